@@ -1,0 +1,115 @@
+"""The ``quotaflow`` command: parse arguments, load settings, run — nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from quotaflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+logger = logging.getLogger("quotaflow")
+
+CONFIG_ENV = "QUOTAFLOW_CONFIG"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quotaflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, help=f"config file (default: ${CONFIG_ENV})")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = commands.add_parser("check-config", help="validate a config file and say what it means")
+    check.add_argument("config", type=Path)
+
+    demo = commands.add_parser("demo", help="two fake Azure regions behind the gateway, live")
+    demo.add_argument("--requests", type=int, default=300, help="requests to send (default 300)")
+    demo.add_argument("--concurrency", type=int, default=24)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "check-config":
+            return _check_config(args.config)
+        from quotaflow.demo import run_demo  # noqa: PLC0415 - only the demo needs the openai SDK
+
+        return run_demo(requests=args.requests, concurrency=args.concurrency)
+    except ConfigError as error:
+        sys.stderr.write(f"{error}\n")
+        return 2
+
+
+def _check_config(path: Path) -> int:
+    from quotaflow.app import build_router  # noqa: PLC0415
+    from quotaflow.config import describe, load_settings  # noqa: PLC0415
+    from quotaflow.providers import UpstreamClient  # noqa: PLC0415
+
+    loaded = load_settings(path)
+    build_router(loaded.settings, UpstreamClient())  # provider-level checks
+    for warning in loaded.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    sys.stdout.write(describe(loaded.settings) + "\n")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from quotaflow.app import create_app  # noqa: PLC0415
+    from quotaflow.config import load_settings  # noqa: PLC0415
+
+    loaded = load_settings(args.config) if args.config else load_settings()
+    for warning in loaded.warnings:
+        logger.warning("config: %s", warning)
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": args.log_level,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+    }
+    if args.workers > 1:
+        if args.config:
+            # Worker processes load the same file; the environment is how uvicorn hands it over.
+            os.environ[CONFIG_ENV] = str(args.config.resolve())
+        logger.warning(
+            "%d workers: each keeps its own in-flight counts and cooldowns in memory; "
+            "configure Redis (router_settings.redis_host) for state shared across workers",
+            args.workers,
+        )
+        uvicorn.run(
+            "quotaflow.app:app_from_environment", factory=True, workers=args.workers, **options
+        )  # type: ignore[arg-type]
+        return 0
+    uvicorn.run(create_app(loaded.settings), **options)  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

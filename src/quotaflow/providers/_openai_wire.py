@@ -1,0 +1,179 @@
+"""OpenAI's wire format, shared by every adapter whose upstream speaks it (OpenAI, Azure, vLLM…).
+
+Errors are classified from the HTTP status and the structured ``error`` fields only, never from
+message text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from quotaflow.errors import (
+    UpstreamAuthFailed,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from quotaflow.providers.base import Operation, ServerSentEvent, UpstreamReply, Usage
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+JSON = dict[str, Any]
+
+_RESULT_KEY = {
+    Operation.CHAT: "choices",
+    Operation.COMPLETION: "choices",
+    Operation.EMBEDDING: "data",
+}
+_DONE = b"[DONE]"
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """The upstream's wait hint: ``retry-after-ms`` first, then ``retry-after`` in seconds."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw) * scale
+        except ValueError:
+            continue  # an HTTP date: rare from LLM providers; fall back to the cooldown time
+        if value >= 0:
+            return value
+    return None
+
+
+def parse_reply(op: Operation, body: bytes, provider: str) -> UpstreamReply:
+    """Check that a 2xx body is the expected OpenAI object and read its usage."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _garbage(provider, "a body that is not JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get(_RESULT_KEY[op]), list):
+        raise _garbage(provider, f"JSON without a '{_RESULT_KEY[op]}' list")
+    return UpstreamReply(body=body, usage=Usage.from_openai(payload.get("usage")))
+
+
+def _garbage(provider: str, what: str) -> UpstreamBadResponse:
+    return UpstreamBadResponse(f"The upstream {provider} deployment answered {what}.")
+
+
+def error_fields(body: bytes) -> JSON:
+    """The ``error`` object of an error body, or an empty dict when there is none."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            return error
+        if isinstance(error, str):
+            return {"message": error}
+    return {}
+
+
+def normalised_error(fields: JSON, status: int) -> JSON:
+    """OpenAI's four error keys (extra structured keys such as ``innererror`` are kept)."""
+    code = fields.get("code")
+    normalised: JSON = {
+        "message": str(fields.get("message") or f"Upstream answered HTTP {status}."),
+        "type": fields.get("type") or "invalid_request_error",
+        "param": fields.get("param"),
+        "code": None if code is None else str(code),
+    }
+    for key, value in fields.items():
+        if key not in normalised and key != "status":
+            normalised[key] = value
+    return normalised
+
+
+def classify(status: int, headers: Mapping[str, str], fields: JSON, provider: str) -> UpstreamError:
+    """Map a failed upstream answer to the gateway's error classes by status."""
+    retry = retry_after_s(headers)
+    code = fields.get("code")
+    code_text = None if code is None else str(code)
+    if status == 429:
+        return UpstreamRateLimited(
+            f"The {provider} deployment is rate limited.",
+            upstream_status=status,
+            retry_after_s=retry,
+        )
+    if status in (401, 403):
+        return UpstreamAuthFailed(
+            f"The {provider} deployment refused the gateway's credentials (HTTP {status}).",
+            upstream_status=status,
+        )
+    if status == 408 or status >= 500:
+        return UpstreamUnavailable(
+            f"The {provider} deployment failed (HTTP {status}).",
+            upstream_status=status,
+            retry_after_s=retry,
+        )
+    body = normalised_error(fields, status)
+    return UpstreamRejected(
+        body["message"], code=code_text, param=body["param"], upstream_status=status, body=body
+    )
+
+
+def stream_error(fields: JSON, provider: str) -> UpstreamError:
+    """An ``{"error": …}`` event inside a stream, classified by its structured fields."""
+    kind = str(fields.get("type") or "")
+    code = str(fields.get("code") or "")
+    if code in ("rate_limit_exceeded", "429") or kind in ("tokens", "requests"):
+        return classify(429, {}, fields, provider)
+    if kind == "invalid_request_error" or code == "content_filter":
+        return classify(400, {}, fields, provider)
+    return classify(500, {}, fields, provider)
+
+
+class OpenAIStreamTranslator:
+    """Forwards OpenAI chunks as they are, dropping chunks that carry nothing for the client.
+
+    Azure sends a first chunk with empty ``choices`` (only ``prompt_filter_results``) and, with
+    asynchronous filtering, chunks whose choices have no ``delta``; OpenAI clients that index
+    ``choices[0].delta`` would crash on them, so neither is forwarded.
+    """
+
+    __slots__ = ("_done", "_provider", "usage")
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._done = False
+        self.usage: Usage | None = None
+
+    @property
+    def done(self) -> bool:
+        """True after ``data: [DONE]``."""
+        return self._done
+
+    def feed(self, event: ServerSentEvent) -> list[bytes]:
+        """The chunk to forward, if any."""
+        data = event.data
+        if data == _DONE:
+            self._done = True
+            return []
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise _garbage(self._provider, "a stream event that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise _garbage(self._provider, "a stream event that is not a JSON object")
+        if "error" in chunk:
+            raise stream_error(error_fields(data), self._provider)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            raise _garbage(self._provider, "a stream chunk without 'choices'")
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage.from_openai(usage)
+        elif not choices or not any(
+            "delta" in choice or "text" in choice for choice in choices if isinstance(choice, dict)
+        ):
+            return []
+        return [data]

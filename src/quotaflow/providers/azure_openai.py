@@ -1,0 +1,71 @@
+"""Azure OpenAI (``azure/<deployment>``): deployment URLs, ``api-version``, ``api-key`` header."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from quotaflow.errors import UpstreamMisconfigured
+from quotaflow.providers import _openai_wire as wire
+from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from quotaflow.errors import UpstreamError
+    from quotaflow.routing.deployment import Deployment
+
+__all__ = ["AzureOpenAIAdapter"]
+
+DEFAULT_API_VERSION = "2024-10-21"
+# Azure's structured codes that mean "this deployment is configured wrong", not "this request is".
+_MISCONFIGURED_CODES = frozenset({"DeploymentNotFound", "404"})
+
+
+class AzureOpenAIAdapter:
+    """Posts to ``{api_base}/openai/deployments/{deployment}/{endpoint}?api-version=…``."""
+
+    provider = "azure"
+
+    def __init__(self, deployment: Deployment) -> None:
+        if not deployment.api_base:
+            msg = f"deployment {deployment.id}: azure needs an api_base"
+            raise ValueError(msg)
+        base = deployment.api_base.rstrip("/")
+        name = quote(deployment.upstream_model, safe="")
+        version = quote(deployment.api_version or DEFAULT_API_VERSION, safe="")
+        self._urls = {
+            op: f"{base}/openai/deployments/{name}/{op.value}?api-version={version}"
+            for op in Operation
+        }
+        headers = {"content-type": "application/json"}
+        if deployment.api_key:
+            headers["api-key"] = deployment.api_key
+        headers.update(deployment.extra_headers)
+        self._headers = headers
+
+    def build_request(
+        self, op: Operation, payload: dict[str, Any], *, stream: bool
+    ) -> UpstreamRequest:
+        """The payload as is: Azure reads the deployment from the path, not ``model``."""
+        return UpstreamRequest("POST", self._urls[op], self._headers, orjson.dumps(payload))
+
+    def parse_reply(self, op: Operation, body: bytes, headers: Mapping[str, str]) -> UpstreamReply:
+        """The upstream's bytes, checked (Azure's filter annotations are harmless extras)."""
+        return wire.parse_reply(op, body, self.provider)
+
+    def open_stream(self, op: Operation) -> wire.OpenAIStreamTranslator:
+        """Drops Azure's empty first chunk and filter-only chunks."""
+        return wire.OpenAIStreamTranslator(self.provider)
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """By status; a missing deployment or resource means this deployment is misconfigured."""
+        fields = wire.error_fields(body)
+        if status == 404 and str(fields.get("code")) in _MISCONFIGURED_CODES:
+            return UpstreamMisconfigured(
+                "The azure deployment or resource does not exist (HTTP 404).",
+                upstream_status=status,
+            )
+        return wire.classify(status, headers, fields, self.provider)

@@ -1,0 +1,145 @@
+"""What every provider adapter is: pure translation between OpenAI's wire format and one upstream's.
+
+An adapter is built once per deployment (so URLs and auth headers are computed once) and does no
+I/O: it turns a client payload into an ``UpstreamRequest``, an upstream body into OpenAI bytes, a
+stream of upstream events into OpenAI chunks, and an upstream failure into an ``UpstreamError``.
+``providers.http.UpstreamClient`` is the only code that sends the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from quotaflow.errors import UpstreamError
+    from quotaflow.routing.deployment import Deployment
+
+__all__ = [
+    "Operation",
+    "ProviderAdapter",
+    "ServerSentEvent",
+    "StreamTranslator",
+    "UpstreamReply",
+    "UpstreamRequest",
+    "Usage",
+]
+
+JSON = dict[str, Any]
+
+
+class Operation(Enum):
+    """The OpenAI endpoint a call came in on."""
+
+    CHAT = "chat/completions"
+    COMPLETION = "completions"
+    EMBEDDING = "embeddings"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """One HTTP request, ready to send."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens an upstream reported for one call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: object) -> Usage | None:
+        """Read OpenAI's ``usage`` object; ``None`` when absent or not an object."""
+        if not isinstance(usage, dict):
+            return None
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        return cls(
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            cached_tokens=_int(prompt_details.get("cached_tokens"))
+            if isinstance(prompt_details, dict)
+            else 0,
+            reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
+            if isinstance(completion_details, dict)
+            else 0,
+        )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReply:
+    """A successful upstream answer, already in OpenAI's shape.
+
+    ``body`` is the JSON bytes to send to the client (the upstream's own bytes when no
+    translation was needed).
+    """
+
+    body: bytes
+    usage: Usage | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One SSE event as received: its ``event`` name (may be empty) and its data."""
+
+    data: bytes
+    event: str = ""
+
+
+class StreamTranslator(Protocol):
+    """Turns one upstream stream's events into OpenAI ``chat.completion.chunk`` JSON bytes."""
+
+    usage: Usage | None
+
+    def feed(self, event: ServerSentEvent) -> list[bytes]:
+        """Chunks to forward for this event (possibly none); raises ``UpstreamError``."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once the upstream said the stream is complete."""
+        ...
+
+
+class ProviderAdapter(Protocol):
+    """Translation for one deployment; see the module docstring."""
+
+    def build_request(self, op: Operation, payload: JSON, *, stream: bool) -> UpstreamRequest:
+        """The upstream request for a client payload."""
+        ...
+
+    def parse_reply(self, op: Operation, body: bytes, headers: Mapping[str, str]) -> UpstreamReply:
+        """An upstream 2xx body as OpenAI bytes; raises ``UpstreamBadResponse`` on garbage."""
+        ...
+
+    def open_stream(self, op: Operation) -> StreamTranslator:
+        """A translator for one streamed answer."""
+        ...
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """The gateway error for an upstream non-2xx answer."""
+        ...
+
+
+class AdapterFactory(Protocol):
+    """Builds the adapter for one deployment."""
+
+    def __call__(self, deployment: Deployment) -> ProviderAdapter:
+        """Precompute URLs and headers for ``deployment``."""
+        ...

@@ -1,0 +1,162 @@
+"""``UpstreamClient``: the only code that sends HTTP to providers.
+
+One pooled aiohttp session for every upstream call. It owns timeouts and SSE framing, and turns
+aiohttp's exceptions into the gateway's ``UpstreamTimeout`` / ``UpstreamUnavailable`` so nothing
+above this module knows which HTTP library is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from quotaflow.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from quotaflow.providers.base import ServerSentEvent
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+    from types import TracebackType
+
+    from quotaflow.providers.base import UpstreamRequest
+
+__all__ = ["RawReply", "UpstreamClient", "UpstreamStream"]
+
+_READ_BUFFER_BYTES = 1 << 20  # the longest SSE line we accept (large tool-call arguments)
+
+
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """A complete upstream answer."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class UpstreamStream:
+    """An upstream answer whose body is read as server-sent events."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read_body(self) -> bytes:
+        """The whole body (for an error answer)."""
+        try:
+            return await self._response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            return b""
+        finally:
+            self._response.release()
+
+    async def events(self) -> AsyncIterator[ServerSentEvent]:
+        """Each event; ``event:`` lines name it, ``data:`` lines are joined with newlines."""
+        data: list[bytes] = []
+        name = ""
+        try:
+            async for raw in self._response.content:
+                line = raw.rstrip(b"\r\n")
+                if not line:
+                    if data:
+                        yield ServerSentEvent(b"\n".join(data), name)
+                        data, name = [], ""
+                elif line.startswith(b"data:"):
+                    value = line[5:]
+                    data.append(value[1:] if value[:1] == b" " else value)
+                elif line.startswith(b"event:"):
+                    name = line[6:].strip().decode("utf-8", "replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc) from exc
+        if data:  # some providers end the body without a blank line
+            yield ServerSentEvent(b"\n".join(data), name)
+
+    def close(self) -> None:
+        """Stop reading; the connection is dropped, so the upstream stops generating."""
+        self._response.close()
+
+
+def _translate(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeout("The upstream did not answer in time.")
+    return UpstreamUnavailable(f"The upstream could not be reached ({type(exc).__name__}).")
+
+
+class UpstreamClient:
+    """Sends ``UpstreamRequest``s over one pooled session; use as an async context manager."""
+
+    def __init__(self, *, max_connections: int = 0, session: aiohttp.ClientSession | None = None):
+        self._max_connections = max_connections
+        self._session = session
+
+    async def __aenter__(self) -> UpstreamClient:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=30
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                read_bufsize=_READ_BUFFER_BYTES,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled session (open)."""
+        if self._session is None:
+            msg = "UpstreamClient is not open; use 'async with UpstreamClient()'"
+            raise RuntimeError(msg)
+        return self._session
+
+    async def send(self, request: UpstreamRequest, *, timeout_s: float) -> RawReply:
+        """Send and read the whole answer within ``timeout_s``."""
+        try:
+            async with self.session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                body = await response.read()
+                return RawReply(response.status, response.headers, body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc) from exc
+
+    async def open_stream(
+        self, request: UpstreamRequest, *, first_byte_s: float, total_s: float
+    ) -> UpstreamStream:
+        """Send, and return once the status and headers arrived (within ``first_byte_s``)."""
+        timeout = aiohttp.ClientTimeout(total=total_s)
+        try:
+            async with asyncio.timeout(first_byte_s):
+                response = await self.session.request(
+                    request.method,
+                    request.url,
+                    data=request.body,
+                    headers=request.headers,
+                    timeout=timeout,
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc) from exc
+        return UpstreamStream(response)

@@ -1,0 +1,55 @@
+"""OpenAI, and any server that speaks OpenAI's API at a base URL (``openai/<model>``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from quotaflow.providers import _openai_wire as wire
+from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from quotaflow.errors import UpstreamError
+    from quotaflow.routing.deployment import Deployment
+
+__all__ = ["OpenAIAdapter"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIAdapter:
+    """Passes OpenAI payloads through, with the deployment's model name and key."""
+
+    provider = "openai"
+
+    def __init__(self, deployment: Deployment) -> None:
+        base = (deployment.api_base or DEFAULT_BASE_URL).rstrip("/")
+        self._model = deployment.upstream_model
+        self._urls = {op: f"{base}/{op.value}" for op in Operation}
+        headers = {"content-type": "application/json"}
+        if deployment.api_key:
+            headers["authorization"] = f"Bearer {deployment.api_key}"
+        headers.update(deployment.extra_headers)
+        self._headers = headers
+
+    def build_request(
+        self, op: Operation, payload: dict[str, Any], *, stream: bool
+    ) -> UpstreamRequest:
+        """The payload with the upstream model name, posted to ``{api_base}/{endpoint}``."""
+        body = orjson.dumps({**payload, "model": self._model})
+        return UpstreamRequest("POST", self._urls[op], self._headers, body)
+
+    def parse_reply(self, op: Operation, body: bytes, headers: Mapping[str, str]) -> UpstreamReply:
+        """The upstream's bytes, checked."""
+        return wire.parse_reply(op, body, self.provider)
+
+    def open_stream(self, op: Operation) -> wire.OpenAIStreamTranslator:
+        """Chunks pass through as they are."""
+        return wire.OpenAIStreamTranslator(self.provider)
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """By status, with OpenAI's error body."""
+        return wire.classify(status, headers, wire.error_fields(body), self.provider)

@@ -1,0 +1,81 @@
+"""``HealthTracker``: in-flight counts and cooldowns per deployment, in this process.
+
+Counts are changed only through ``acquire``/``release`` pairs that the router holds in
+``try/finally`` (or a stream's ``finally``), so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from quotaflow.errors import Fault, UpstreamError, UpstreamRateLimited
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from quotaflow.clock import Clock
+    from quotaflow.routing.deployment import Deployment
+
+__all__ = ["HealthTracker"]
+
+_FAILURE_WINDOW_S = 60.0
+
+
+class HealthTracker:
+    """Which deployments may take a call now, and how busy each one is."""
+
+    def __init__(self, clock: Clock, *, cooldown_s: float, allowed_fails: int) -> None:
+        self._clock = clock
+        self._cooldown_s = cooldown_s
+        self._allowed_fails = allowed_fails
+        self._in_flight: dict[str, int] = {}
+        self._cooling_until: dict[str, float] = {}
+        self._failures: dict[str, deque[float]] = {}
+
+    def in_flight(self, deployment_id: str) -> int:
+        """Calls now open on the deployment."""
+        return self._in_flight.get(deployment_id, 0)
+
+    def acquire(self, deployment_id: str) -> None:
+        """Count one more call in flight."""
+        self._in_flight[deployment_id] = self._in_flight.get(deployment_id, 0) + 1
+
+    def release(self, deployment_id: str) -> None:
+        """Count one call fewer in flight."""
+        self._in_flight[deployment_id] -= 1
+
+    def cooling_until(self, deployment_id: str) -> float:
+        """Monotonic time the deployment's cooldown ends; in the past when it is healthy."""
+        return self._cooling_until.get(deployment_id, 0.0)
+
+    def available(self, deployments: Iterable[Deployment]) -> list[Deployment]:
+        """The deployments not cooling down."""
+        now = self._clock.monotonic()
+        cooling = self._cooling_until
+        return [d for d in deployments if cooling.get(d.id, 0.0) <= now]
+
+    def record_failure(self, deployment_id: str, error: UpstreamError) -> float:
+        """Note a failed call; returns the cooldown applied in seconds (0 when none)."""
+        now = self._clock.monotonic()
+        if not self._should_cool(deployment_id, error, now):
+            return 0.0
+        seconds = error.retry_after_s if error.retry_after_s is not None else self._cooldown_s
+        if seconds > 0:
+            self._cooling_until[deployment_id] = max(
+                self.cooling_until(deployment_id), now + seconds
+            )
+        return seconds
+
+    def record_success(self, deployment_id: str) -> None:
+        """A call succeeded: forget the deployment's recent failures."""
+        self._failures.pop(deployment_id, None)
+
+    def _should_cool(self, deployment_id: str, error: UpstreamError, now: float) -> bool:
+        if isinstance(error, UpstreamRateLimited) or error.fault is Fault.DEPLOYMENT:
+            return True
+        failures = self._failures.setdefault(deployment_id, deque())
+        failures.append(now)
+        while failures and failures[0] <= now - _FAILURE_WINDOW_S:
+            failures.popleft()
+        return len(failures) > self._allowed_fails

@@ -1,0 +1,46 @@
+"""The route table: method + path → handler, and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from quotaflow.providers.base import Operation
+from quotaflow.server import health, openai_api
+
+if TYPE_CHECKING:
+    from quotaflow.server.exchange import Exchange
+    from quotaflow.server.services import Services
+
+__all__ = ["AZURE_OPERATIONS", "Handler", "exact_routes"]
+
+Handler = Callable[["Services", "Exchange"], Awaitable[None]]
+
+_MODEL_CALLS: dict[str, Operation] = {
+    "/chat/completions": Operation.CHAT,
+    "/completions": Operation.COMPLETION,
+    "/embeddings": Operation.EMBEDDING,
+}
+
+# ``/openai/deployments/{model}/<suffix>``: the Azure SDK's inbound paths.
+AZURE_OPERATIONS: dict[str, Operation] = {
+    "chat/completions": Operation.CHAT,
+    "completions": Operation.COMPLETION,
+    "embeddings": Operation.EMBEDDING,
+}
+
+
+def exact_routes() -> dict[tuple[str, str], Handler]:
+    """Every fixed path, with and without the ``/v1`` prefix."""
+    routes: dict[tuple[str, str], Handler] = {}
+    for path, op in _MODEL_CALLS.items():
+        handler = partial(openai_api.call_model, op=op)
+        routes["POST", path] = handler
+        routes["POST", "/v1" + path] = handler
+    routes["GET", "/models"] = openai_api.list_models
+    routes["GET", "/v1/models"] = openai_api.list_models
+    for path in ("/health/liveliness", "/health/liveness"):
+        routes["GET", path] = health.liveness
+    routes["GET", "/health/readiness"] = health.readiness
+    return routes

@@ -1,0 +1,40 @@
+"""``Services``: the long-lived objects a request handler may use, built by ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from quotaflow.auth import Authenticator
+    from quotaflow.clock import Clock
+    from quotaflow.providers.http import UpstreamClient
+    from quotaflow.routing.router import Router
+
+__all__ = ["Readiness", "Services"]
+
+
+@dataclass(slots=True)
+class Readiness:
+    """Whether this process should receive traffic."""
+
+    started: bool = False
+    draining: bool = False
+
+    @property
+    def ready(self) -> bool:
+        """Started and not shutting down."""
+        return self.started and not self.draining
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the HTTP layer calls into; one per app."""
+
+    router: Router
+    client: UpstreamClient
+    authenticator: Authenticator
+    clock: Clock
+    max_body_bytes: int
+    created_s: int
+    readiness: Readiness = field(default_factory=Readiness)
