@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 logger = logging.getLogger("quotaflow")
 
-CONFIG_ENV = "QUOTAFLOW_CONFIG"
+from quotaflow.config import CONFIG_ENV_VAR as CONFIG_ENV
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,99 @@
+"""Running an ASGI app under uvicorn inside an event loop that is already running.
+
+The demo, the simulator and the test suites start fake upstreams and the gateway this way, on
+127.0.0.1 and a free port; ``quotaflow serve`` uses uvicorn's own runner instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, MutableMapping
+from typing import Any
+
+import uvicorn
+
+__all__ = ["base_url", "bind_socket", "serve_app", "uvicorn_config"]
+
+ASGIApp = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[MutableMapping[str, Any]]],
+        Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+_BACKLOG = 2048
+_GRACEFUL_SHUTDOWN_S = 2
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket; ``port=0`` picks a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def uvicorn_config(app: ASGIApp, *, lifespan: bool, embedded: bool) -> uvicorn.Config:
+    """uvloop and httptools when installed, no access log."""
+    has_uvloop = importlib.util.find_spec("uvloop") is not None
+    has_httptools = importlib.util.find_spec("httptools") is not None
+    return uvicorn.Config(
+        app,
+        loop="uvloop" if has_uvloop else "asyncio",
+        http="httptools" if has_httptools else "h11",
+        lifespan="on" if lifespan else "off",
+        access_log=False,
+        log_level=None if embedded else "warning",
+        log_config=None if embedded else uvicorn.config.LOGGING_CONFIG,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+        backlog=_BACKLOG,
+    )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves the host program's signal handlers alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """Do not capture signals: the embedding program owns them."""
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: bool = False
+) -> AsyncIterator[str]:
+    """Serve ``app`` in the running event loop; yield its base URL; stop it on exit."""
+    sock = bind_socket(host, port)
+    server = _EmbeddedServer(uvicorn_config(app, lifespan=lifespan, embedded=True))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                msg = "the server stopped during start-up"
+                raise RuntimeError(msg)
+            await asyncio.sleep(0.001)
+        yield base_url(sock)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
