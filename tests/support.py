@@ -5,16 +5,18 @@ Everything binds to 127.0.0.1 on a free port and runs in the test's own event lo
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quotaflow.app import create_app
 from quotaflow.config import load_settings
 from quotaflow.fake import FakeProvider, FakeProviderConfig, create_fake_app
 from quotaflow.serving import serve_app
-from quotaflow.server import GatewayApp
+
+if TYPE_CHECKING:
+    import contextlib
+
+    from quotaflow.server import GatewayApp
 
 MASTER_KEY = "sk-test-master"
 
@@ -95,5 +97,3 @@ class Stack:
         app = create_app(loaded.settings)
         url = await self._exits.enter_async_context(serve_app(app, lifespan=True))
         return Gateway(app, url)
-
-

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from quotaflow.config import CONFIG_ENV_VAR as CONFIG_ENV
 from quotaflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 logger = logging.getLogger("quotaflow")
-
-from quotaflow.config import CONFIG_ENV_VAR as CONFIG_ENV
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.config)
         from quotaflow.demo import run_demo  # noqa: PLC0415 - only the demo needs the openai SDK
 
-        return run_demo(requests=args.requests, concurrency=args.concurrency)
+        exit_code: int = run_demo(requests=args.requests, concurrency=args.concurrency)
+        return exit_code
     except ConfigError as error:
         sys.stderr.write(f"{error}\n")
         return 2
@@ -105,9 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
         )
         uvicorn.run(
             "quotaflow.app:app_from_environment", factory=True, workers=args.workers, **options
-        )  # type: ignore[arg-type]
+        )
         return 0
-    uvicorn.run(create_app(loaded.settings), **options)  # type: ignore[arg-type]
+    uvicorn.run(create_app(loaded.settings), **options)
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["base_url", "bind_socket", "serve_app", "uvicorn_config"]
+__all__ = ["base_url", "bind_socket", "serve_app", "serve_forever", "uvicorn_config"]
 
 ASGIApp = Callable[
     [
@@ -38,7 +38,7 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(_BACKLOG)
-        sock.setblocking(False)
+        sock.settimeout(0.0)
     except OSError:
         sock.close()
         raise
@@ -97,3 +97,8 @@ async def serve_app(
         server.should_exit = True
         await task
         sock.close()
+
+
+def serve_forever(app: ASGIApp, sock: socket.socket, *, lifespan: bool = False) -> None:
+    """Serve ``app`` on ``sock`` with uvloop and httptools until SIGINT or SIGTERM."""
+    uvicorn.Server(uvicorn_config(app, lifespan=lifespan, embedded=False)).run(sockets=[sock])

@@ -23,7 +23,10 @@ async def _gateway(stack: Stack, **general):
 
 
 async def _call(url: str, method: str = "POST", path: str = "/v1/chat/completions", **kwargs):
-    async with aiohttp.ClientSession() as session, session.request(method, url + path, **kwargs) as r:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url + path, **kwargs) as r,
+    ):
         return r.status, r.headers, orjson.loads(await r.read())
 
 
@@ -33,16 +36,43 @@ async def _call(url: str, method: str = "POST", path: str = "/v1/chat/completion
         ({"data": b"{not json", "headers": JSON}, 400, None, "not valid JSON"),
         ({"data": b"[1, 2]", "headers": JSON}, 400, None, "JSON object"),
         ({"data": b"", "headers": JSON}, 400, None, "empty"),
-        ({"data": b"model=x", "headers": {**AUTH, "content-type": "text/plain"}}, 415, "unsupported_media_type", "application/json"),
-        ({"json": {"messages": GOOD["messages"]}, "headers": AUTH}, 400, "missing_required_parameter", "'model'"),
+        (
+            {"data": b"model=x", "headers": {**AUTH, "content-type": "text/plain"}},
+            415,
+            "unsupported_media_type",
+            "application/json",
+        ),
+        (
+            {"json": {"messages": GOOD["messages"]}, "headers": AUTH},
+            400,
+            "missing_required_parameter",
+            "'model'",
+        ),
         ({"json": {**GOOD, "messages": "hi"}, "headers": AUTH}, 400, "invalid_value", "'messages'"),
-        ({"json": {**GOOD, "max_tokens": "ten"}, "headers": AUTH}, 400, "invalid_value", "'max_tokens'"),
-        ({"json": {**GOOD, "model": "gpt-5"}, "headers": AUTH}, 404, "model_not_found", "gpt-4-preview"),
+        (
+            {"json": {**GOOD, "max_tokens": "ten"}, "headers": AUTH},
+            400,
+            "invalid_value",
+            "'max_tokens'",
+        ),
+        (
+            {"json": {**GOOD, "model": "gpt-5"}, "headers": AUTH},
+            404,
+            "model_not_found",
+            "gpt-4-preview",
+        ),
         ({"json": GOOD}, 401, "invalid_api_key", "No API key"),
-        ({"json": GOOD, "headers": {"authorization": "Bearer sk-nope"}}, 401, "invalid_api_key", "Incorrect"),
+        (
+            {"json": GOOD, "headers": {"authorization": "Bearer sk-nope"}},
+            401,
+            "invalid_api_key",
+            "Incorrect",
+        ),
     ],
 )
-async def test_bad_requests_are_refused_before_any_upstream_call(stack, kwargs, status, code, needle):
+async def test_bad_requests_are_refused_before_any_upstream_call(
+    stack, kwargs, status, code, needle
+):
     region, gateway = await _gateway(stack)
 
     got, headers, body = await _call(gateway.url, **kwargs)

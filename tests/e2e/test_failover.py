@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import openai
@@ -12,16 +13,25 @@ import pytest
 from quotaflow.fake import FakeFault, FaultKind
 from tests.support import MASTER_KEY, Stack, two_region_settings
 
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
 pytestmark = pytest.mark.e2e
 
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"}
-BODY = {"model": "gpt-4-preview", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+BODY = {"model": "gpt-4-preview", "messages": MESSAGES, "max_tokens": 10}
 
 
-async def _post(url: str, body: dict | None = None, **kwargs) -> tuple[int, dict, dict]:
+Response = tuple[int, dict[str, str], dict[str, Any]]
+
+
+async def _post(url: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Response:
     async with (
         aiohttp.ClientSession() as session,
-        session.post(url + "/v1/chat/completions", json=body or BODY, headers=HEADERS, **kwargs) as r,
+        session.post(
+            url + "/v1/chat/completions", json=body or BODY, headers=HEADERS, **kwargs
+        ) as r,
     ):
         return r.status, dict(r.headers), orjson.loads(await r.read())
 
@@ -150,7 +160,7 @@ async def test_a_stream_fails_over_before_its_first_byte(stack: Stack):
 
     for _ in range(6):
         stream = await client.chat.completions.create(
-            model="gpt-4-preview", messages=BODY["messages"], stream=True
+            model="gpt-4-preview", messages=MESSAGES, stream=True
         )
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
         assert text.startswith("This is a fake answer")
@@ -165,12 +175,16 @@ async def test_a_stream_cut_after_its_first_byte_ends_with_an_error_event(stack:
     client = openai.AsyncOpenAI(base_url=gateway.v1, api_key=MASTER_KEY, max_retries=0)
 
     stream = await client.chat.completions.create(
-        model="gpt-4-preview", messages=BODY["messages"], stream=True
+        model="gpt-4-preview", messages=MESSAGES, stream=True
     )
-    received = []
-    with pytest.raises(openai.APIError):
+    received: list[object] = []
+
+    async def drain() -> None:
         async for chunk in stream:
             received.append(chunk)
+
+    with pytest.raises(openai.APIError):
+        await drain()
     assert received  # the first chunks arrived before the error event
     assert gateway.app.services.router.health.in_flight("sweden") == 0
     await client.close()

@@ -1,10 +1,11 @@
-"""The official ``openai`` SDK (sync, async, streaming, Azure) and ``instructor`` through the gateway."""
+"""The official ``openai`` SDK (sync, async, stream, Azure) and ``instructor`` via the gateway."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date
-from enum import Enum
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import instructor
 import openai
@@ -13,9 +14,14 @@ from pydantic import BaseModel
 
 from tests.support import MASTER_KEY, Stack, two_region_settings
 
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
 pytestmark = pytest.mark.e2e
 
-MESSAGES = [{"role": "user", "content": "Extract the fields of invoice 42."}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Extract the fields of invoice 42."}
+]
 
 
 async def _two_regions(stack: Stack):
@@ -123,7 +129,7 @@ async def test_azure_sdk_clients(stack: Stack):
     assert await asyncio.to_thread(run_sync)
 
 
-class Currency(str, Enum):
+class Currency(StrEnum):
     EUR = "EUR"
     SEK = "SEK"
 
@@ -145,12 +151,11 @@ class Invoice(BaseModel):
 
 async def test_instructor_extracts_a_pydantic_model_through_tool_calls(stack: Stack):
     sweden, france, gateway = await _two_regions(stack)
-    client = instructor.from_openai(
-        openai.AsyncOpenAI(base_url=gateway.v1, api_key=MASTER_KEY, max_retries=0)
-    )
-    invoice = await client.chat.completions.create(
-        model="gpt-4-preview", response_model=Invoice, messages=MESSAGES, max_retries=0
-    )
+    async with openai.AsyncOpenAI(base_url=gateway.v1, api_key=MASTER_KEY, max_retries=0) as raw:
+        client = instructor.from_openai(raw)
+        invoice = await client.chat.completions.create(
+            model="gpt-4-preview", response_model=Invoice, messages=MESSAGES, max_retries=0
+        )
     assert isinstance(invoice, Invoice)
     assert invoice.items
     sent = [*sweden.app.stats.recent, *france.app.stats.recent][-1]

@@ -325,14 +325,12 @@ async def _rest(
 ) -> AsyncGenerator[bytes, None]:
     """The stream after its first chunks; releases the deployment however it ends."""
     try:
-        if not translator.done:
-            async for event in events:
-                for chunk in translator.feed(event):
-                    yield chunk
-                if translator.done:
-                    break
-            else:
+        while not translator.done:
+            event = await anext(events, None)
+            if event is None:
                 raise UpstreamUnavailable("The upstream stream ended before it was complete.")
+            for chunk in translator.feed(event):
+                yield chunk
     finally:
         stream.close()
         lease.release()
