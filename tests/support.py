@@ -84,6 +84,10 @@ class Stack:
     def __init__(self, exits: contextlib.AsyncExitStack) -> None:
         self._exits = exits
 
+    async def enter(self, context: Any) -> Any:
+        """Enter an async context manager for the rest of the test."""
+        return await self._exits.enter_async_context(context)
+
     async def region(self, name: str, **config: Any) -> Region:
         """A fake Azure region that wants the key ``key-<name>``."""
         overrides = {"api_key": f"key-{name}", "region": name, **config}

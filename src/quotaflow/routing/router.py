@@ -265,18 +265,24 @@ class Router:
         raise self._exhausted(group, last, trace)
 
     async def _next(self, group: ModelGroup, tried: set[str], trace: _Trace) -> Deployment | None:
-        """The next deployment to try; waits for a cooldown only when nothing is healthy."""
+        """The next deployment to try, or ``None``.
+
+        Before a retry, and only when no deployment is healthy, it waits for the soonest
+        cooldown to end (if that fits in the router's ``timeout``). A first attempt never waits:
+        when everything is cooling down the client hears so at once, with a truthful
+        Retry-After.
+        """
         healthy = self.health.available(group.deployments)
         fresh = [d for d in healthy if d.id not in tried] or healthy
-        if not fresh:
+        if not fresh and tried:
             wait_s = max(self._soonest_recovery_s(group), self._settings.retry_after)
             if trace.upstream_s + wait_s > self._settings.timeout:
                 return None
             await asyncio.sleep(wait_s)
             trace.upstream_s += wait_s
             fresh = self.health.available(group.deployments)
-            if not fresh:
-                return None
+        if not fresh:
+            return None
         return self._strategy.choose(_best_tier(fresh))
 
     def _soonest_recovery_s(self, group: ModelGroup) -> float:
