@@ -52,11 +52,13 @@ class AzureOpenAIAdapter:
         """The payload as is: Azure reads the deployment from the path, not ``model``."""
         return UpstreamRequest("POST", self._urls[op], self._headers, orjson.dumps(payload))
 
-    def parse_reply(self, op: Operation, body: bytes, headers: Mapping[str, str]) -> UpstreamReply:
+    def parse_reply(
+        self, op: Operation, payload: dict[str, Any], body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamReply:
         """The upstream's bytes, checked (Azure's filter annotations are harmless extras)."""
         return wire.parse_reply(op, body, self.provider)
 
-    def open_stream(self, op: Operation) -> wire.OpenAIStreamTranslator:
+    def open_stream(self, op: Operation, payload: dict[str, Any]) -> wire.OpenAIStreamTranslator:
         """Drops Azure's empty first chunk and filter-only chunks."""
         return wire.OpenAIStreamTranslator(self.provider)
 

@@ -121,15 +121,24 @@ class ProviderAdapter(Protocol):
     """Translation for one deployment; see the module docstring."""
 
     def build_request(self, op: Operation, payload: JSON, *, stream: bool) -> UpstreamRequest:
-        """The upstream request for a client payload."""
+        """The upstream request for a client payload.
+
+        Raises ``InvalidRequest`` (400, naming the parameter and the provider) for what the
+        provider cannot honour; never drops a parameter silently.
+        """
         ...
 
-    def parse_reply(self, op: Operation, body: bytes, headers: Mapping[str, str]) -> UpstreamReply:
-        """An upstream 2xx body as OpenAI bytes; raises ``UpstreamBadResponse`` on garbage."""
+    def parse_reply(
+        self, op: Operation, payload: JSON, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamReply:
+        """An upstream 2xx body (for the client ``payload``) as OpenAI bytes.
+
+        Raises ``UpstreamBadResponse`` when the body is not what the protocol promises.
+        """
         ...
 
-    def open_stream(self, op: Operation) -> StreamTranslator:
-        """A translator for one streamed answer."""
+    def open_stream(self, op: Operation, payload: JSON) -> StreamTranslator:
+        """A translator for one streamed answer to the client ``payload``."""
         ...
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:

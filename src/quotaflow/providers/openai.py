@@ -42,11 +42,13 @@ class OpenAIAdapter:
         body = orjson.dumps({**payload, "model": self._model})
         return UpstreamRequest("POST", self._urls[op], self._headers, body)
 
-    def parse_reply(self, op: Operation, body: bytes, headers: Mapping[str, str]) -> UpstreamReply:
+    def parse_reply(
+        self, op: Operation, payload: dict[str, Any], body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamReply:
         """The upstream's bytes, checked."""
         return wire.parse_reply(op, body, self.provider)
 
-    def open_stream(self, op: Operation) -> wire.OpenAIStreamTranslator:
+    def open_stream(self, op: Operation, payload: dict[str, Any]) -> wire.OpenAIStreamTranslator:
         """Chunks pass through as they are."""
         return wire.OpenAIStreamTranslator(self.provider)
 

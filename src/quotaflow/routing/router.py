@@ -41,7 +41,13 @@ if TYPE_CHECKING:
 
     from quotaflow.clock import Clock
     from quotaflow.config import RouterSettings
-    from quotaflow.providers.base import Operation, ProviderAdapter, StreamTranslator, UpstreamReply
+    from quotaflow.providers.base import (
+        Operation,
+        ProviderAdapter,
+        StreamTranslator,
+        UpstreamReply,
+        UpstreamRequest,
+    )
     from quotaflow.providers.http import UpstreamClient, UpstreamStream
     from quotaflow.routing.deployment import Deployment, ModelGroup
 
@@ -178,7 +184,7 @@ class Router:
             raw = await self._client.send(request, timeout_s=deployment.timeout_s)
             if raw.status >= 300:
                 raise adapter.classify_error(raw.status, raw.headers, raw.body)
-            return adapter.parse_reply(op, raw.body, raw.headers)
+            return adapter.parse_reply(op, payload, raw.body, raw.headers)
 
         reply, deployment = await self._route(call, trace, attempt, release_on_success=True)
         return RoutedReply(reply, deployment, trace.attempts, trace.upstream_s)
@@ -190,7 +196,7 @@ class Router:
 
         async def attempt(deployment: Deployment, adapter: ProviderAdapter) -> RoutedStream:
             request = adapter.build_request(op, payload, stream=True)
-            return await self._open(deployment, adapter, request, op, trace)
+            return await self._open(deployment, adapter, request, call)
 
         routed, _ = await self._route(call, trace, attempt, release_on_success=False)
         routed.attempts, routed.upstream_s = trace.attempts, trace.upstream_s
@@ -200,9 +206,8 @@ class Router:
         self,
         deployment: Deployment,
         adapter: ProviderAdapter,
-        request: Any,
-        op: Operation,
-        trace: _Trace,
+        request: UpstreamRequest,
+        call: Call,
     ) -> RoutedStream:
         first_token_s = deployment.first_token_timeout_s
         stream = await self._client.open_stream(
@@ -213,7 +218,7 @@ class Router:
                 raise adapter.classify_error(
                     stream.status, stream.headers, await stream.read_body()
                 )
-            translator = adapter.open_stream(op)
+            translator = adapter.open_stream(call.op, call.payload)
             events = stream.events()
             async with asyncio.timeout(first_token_s):
                 first = await _first_chunks(events, translator)

@@ -174,7 +174,7 @@ def test_a_404_model_from_openai_goes_back_unchanged():
 )
 def test_garbage_replies_are_bad_responses(op, body):
     with pytest.raises(UpstreamBadResponse):
-        OpenAIAdapter(OPENAI).parse_reply(op, body, {})
+        OpenAIAdapter(OPENAI).parse_reply(op, {}, body, {})
 
 
 def test_reply_usage_is_read():
@@ -189,7 +189,7 @@ def test_reply_usage_is_read():
             },
         }
     )
-    reply = OpenAIAdapter(OPENAI).parse_reply(Operation.CHAT, body, {})
+    reply = OpenAIAdapter(OPENAI).parse_reply(Operation.CHAT, {}, body, {})
     assert reply.body == body
     assert reply.usage is not None
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (9, 3)
