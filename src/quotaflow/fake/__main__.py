@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m quotaflow.fake", description="Serve a fake OpenAI or Azure OpenAI API."
     )
     add = parser.add_argument
-    add("--flavor", choices=("openai", "azure"), default="openai")
+    add("--flavor", choices=("openai", "azure", "anthropic", "gemini"), default="openai")
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=9001)
     add("--api-key", default=None, help="require this key (Bearer or api-key header)")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 import orjson
 
 from quotaflow.clock import Clock, SystemClock
+from quotaflow.fake.anthropic_format import AnthropicFormat
 from quotaflow.fake.azure_format import AzureFormat
 from quotaflow.fake.config import FakeProviderConfig
 from quotaflow.fake.faults import (
@@ -24,6 +25,7 @@ from quotaflow.fake.faults import (
     cut_connection,
     until_disconnect,
 )
+from quotaflow.fake.gemini_format import GeminiFormat
 from quotaflow.fake.openai_format import OpenAIFormat
 from quotaflow.fake.quota import QuotaWindows
 from quotaflow.fake.stats import FakeStats
@@ -47,6 +49,8 @@ __all__ = ["FORMATS", "FakeProvider", "create_fake_app"]
 FORMATS: Final[Mapping[str, Callable[[FakeProviderConfig], WireFormat]]] = {
     "openai": OpenAIFormat,
     "azure": AzureFormat,
+    "anthropic": AnthropicFormat,
+    "gemini": GeminiFormat,
 }
 
 _CONTROL_PREFIX = "/_fake/"
@@ -124,7 +128,7 @@ class FakeProvider:
             await self._stream(reply, delay_ms, cut, receive, send)
             return
         if delay_ms:
-            await asyncio.sleep(delay_ms / 1000)
+            await self._clock.sleep(delay_ms / 1000)
         if cut is None:
             await self._send(send, reply)
         else:
@@ -153,7 +157,9 @@ class FakeProvider:
         error = self._format.error(call, fault.status, meta, None)
         if isinstance(reply, Reply):
             return error
-        events = [*reply.events[: fault.after_chunks], b"data: " + error.body + b"\n\n"]
+        framed = getattr(self._format, "error_event", None)  # formats with named SSE events
+        last = framed(error) if framed is not None else b"data: " + error.body + b"\n\n"
+        events = [*reply.events[: fault.after_chunks], last]
         return StreamReply(events, reply.headers)
 
     def _admit(self, call: Call, meta: ReplyMeta) -> Reply | None:
@@ -203,7 +209,7 @@ class FakeProvider:
         headers = [(b"content-type", _SSE), (b"cache-control", b"no-cache"), *reply.headers]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if delay_ms:
-            await asyncio.sleep(delay_ms / 1000)
+            await self._clock.sleep(delay_ms / 1000)
         gap_s = self.config.inter_chunk_ms / 1000
         if cut is None and not gap_s:
             await send({"type": "http.response.body", "body": b"".join(reply.events)})
@@ -212,7 +218,7 @@ class FakeProvider:
         try:
             for index, event in enumerate(reply.events if cut is None else reply.events[:cut]):
                 if index and gap_s:
-                    await asyncio.sleep(gap_s)
+                    await self._clock.sleep(gap_s)
                 if gone.done():  # the client left: stop generating, as a real provider does
                     self.stats.cancelled_streams += 1
                     return

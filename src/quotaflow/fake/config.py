@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MODELS", "FakeProviderConfig", "Flavor"]
 
-Flavor = Literal["openai", "azure"]
+Flavor = Literal["openai", "azure", "anthropic", "gemini"]
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct", "text-embedding-3-small")
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from quotaflow.errors import (
+    ContentPolicyViolation,
+    ContextWindowExceeded,
     UpstreamAuthFailed,
     UpstreamBadResponse,
     UpstreamError,
@@ -116,9 +118,37 @@ def classify(status: int, headers: Mapping[str, str], fields: JSON, provider: st
             retry_after_s=retry,
         )
     body = normalised_error(fields, status)
-    return UpstreamRejected(
+    kind = _REJECTIONS.get(code_text or "", UpstreamRejected)
+    return kind(
         body["message"], code=code_text, param=body["param"], upstream_status=status, body=body
     )
+
+
+# Structured codes that name a rejection the router can act on (with the matching fallbacks).
+_REJECTIONS: dict[str, type[UpstreamRejected]] = {
+    "context_length_exceeded": ContextWindowExceeded,
+    "content_filter": ContentPolicyViolation,
+    "content_policy_violation": ContentPolicyViolation,
+}
+
+
+def client_wants_usage(payload: JSON) -> bool:
+    """True when the client asked for the usage chunk (``stream_options.include_usage``)."""
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def with_stream_usage(payload: JSON) -> JSON:
+    """``payload`` asking the upstream for the usage chunk; other ``stream_options`` are kept.
+
+    Streams are accounted from that chunk, so it is requested even when the client did not ask;
+    ``OpenAIStreamTranslator`` then keeps it from a client that did not.
+    """
+    if client_wants_usage(payload):
+        return payload
+    options = payload.get("stream_options")
+    kept = options if isinstance(options, dict) else {}
+    return {**payload, "stream_options": {**kept, "include_usage": True}}
 
 
 def stream_error(fields: JSON, provider: str) -> UpstreamError:
@@ -137,13 +167,17 @@ class OpenAIStreamTranslator:
 
     Azure sends a first chunk with empty ``choices`` (only ``prompt_filter_results``) and, with
     asynchronous filtering, chunks whose choices have no ``delta``; OpenAI clients that index
-    ``choices[0].delta`` would crash on them, so neither is forwarded.
+    ``choices[0].delta`` would crash on them, so neither is forwarded. The usage is recorded
+    from whichever chunk carries it; the usage-only chunk (empty ``choices``) is forwarded only
+    when ``forward_usage`` is set, i.e. when the client asked for it. Forwarded chunks keep
+    their bytes, ``"usage": null`` keys included.
     """
 
-    __slots__ = ("_done", "_provider", "usage")
+    __slots__ = ("_done", "_forward_usage", "_provider", "usage")
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, *, forward_usage: bool = True) -> None:
         self._provider = provider
+        self._forward_usage = forward_usage
         self._done = False
         self.usage: Usage | None = None
 
@@ -172,6 +206,8 @@ class OpenAIStreamTranslator:
         usage = chunk.get("usage")
         if usage:
             self.usage = Usage.from_openai(usage)
+            if not choices and not self._forward_usage:
+                return []
         elif not choices or not any(
             "delta" in choice or "text" in choice for choice in choices if isinstance(choice, dict)
         ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["AzureOpenAIAdapter"]
 
 DEFAULT_API_VERSION = "2024-10-21"
+# The first dated api-version that accepts ``stream_options.include_usage``.
+_STREAM_USAGE_SINCE = "2024-09-01"
+_DATED = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Azure's structured codes that mean "this deployment is configured wrong", not "this request is".
 _MISCONFIGURED_CODES = frozenset({"DeploymentNotFound", "404"})
 
@@ -35,7 +39,9 @@ class AzureOpenAIAdapter:
             raise ValueError(msg)
         base = deployment.api_base.rstrip("/")
         name = quote(deployment.upstream_model, safe="")
-        version = quote(deployment.api_version or DEFAULT_API_VERSION, safe="")
+        api_version = deployment.api_version or DEFAULT_API_VERSION
+        self._stream_usage = _accepts_stream_usage(api_version)
+        version = quote(api_version, safe="")
         self._urls = {
             op: f"{base}/openai/deployments/{name}/{op.value}?api-version={version}"
             for op in Operation
@@ -49,7 +55,12 @@ class AzureOpenAIAdapter:
     def build_request(
         self, op: Operation, payload: dict[str, Any], *, stream: bool
     ) -> UpstreamRequest:
-        """The payload as is: Azure reads the deployment from the path, not ``model``."""
+        """The payload as is: Azure reads the deployment from the path, not ``model``.
+
+        A streamed chat asks for the usage chunk when the api-version accepts that.
+        """
+        if stream and op is Operation.CHAT and self._stream_usage:
+            payload = wire.with_stream_usage(payload)
         return UpstreamRequest("POST", self._urls[op], self._headers, orjson.dumps(payload))
 
     def parse_reply(
@@ -59,8 +70,10 @@ class AzureOpenAIAdapter:
         return wire.parse_reply(op, body, self.provider)
 
     def open_stream(self, op: Operation, payload: dict[str, Any]) -> wire.OpenAIStreamTranslator:
-        """Drops Azure's empty first chunk and filter-only chunks."""
-        return wire.OpenAIStreamTranslator(self.provider)
+        """Drops Azure's empty first chunk, filter-only chunks and unasked-for usage chunks."""
+        return wire.OpenAIStreamTranslator(
+            self.provider, forward_usage=wire.client_wants_usage(payload)
+        )
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """By status; a missing deployment or resource means this deployment is misconfigured."""
@@ -71,3 +84,9 @@ class AzureOpenAIAdapter:
                 upstream_status=status,
             )
         return wire.classify(status, headers, fields, self.provider)
+
+
+def _accepts_stream_usage(api_version: str) -> bool:
+    """Whether ``api_version`` accepts ``stream_options``; undated ones (``v1``) are the newest."""
+    dated = _DATED.match(api_version)
+    return dated is None or dated.group() >= _STREAM_USAGE_SINCE

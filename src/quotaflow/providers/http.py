@@ -93,6 +93,7 @@ class UpstreamClient:
     def __init__(self, *, max_connections: int = 0, session: aiohttp.ClientSession | None = None):
         self._max_connections = max_connections
         self._session = session
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def __aenter__(self) -> UpstreamClient:
         if self._session is None:
@@ -128,6 +129,13 @@ class UpstreamClient:
             raise RuntimeError(msg)
         return self._session
 
+    def _timeout(self, total_s: float) -> aiohttp.ClientTimeout:
+        """One ``ClientTimeout`` per distinct value (deployments share a handful)."""
+        timeout = self._timeouts.get(total_s)
+        if timeout is None:
+            timeout = self._timeouts[total_s] = aiohttp.ClientTimeout(total=total_s)
+        return timeout
+
     async def send(self, request: UpstreamRequest, *, timeout_s: float) -> RawReply:
         """Send and read the whole answer within ``timeout_s``."""
         try:
@@ -136,7 +144,7 @@ class UpstreamClient:
                 request.url,
                 data=request.body,
                 headers=request.headers,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                timeout=self._timeout(timeout_s),
             ) as response:
                 body = await response.read()
                 return RawReply(response.status, response.headers, body)
@@ -147,7 +155,7 @@ class UpstreamClient:
         self, request: UpstreamRequest, *, first_byte_s: float, total_s: float
     ) -> UpstreamStream:
         """Send, and return once the status and headers arrived (within ``first_byte_s``)."""
-        timeout = aiohttp.ClientTimeout(total=total_s)
+        timeout = self._timeout(total_s)
         try:
             async with asyncio.timeout(first_byte_s):
                 response = await self.session.request(

@@ -25,9 +25,12 @@ class OpenAIAdapter:
 
     provider = "openai"
 
-    def __init__(self, deployment: Deployment) -> None:
-        base = (deployment.api_base or DEFAULT_BASE_URL).rstrip("/")
+    def __init__(
+        self, deployment: Deployment, *, base_url: str | None = None, stream_usage: bool = True
+    ) -> None:
+        base = (base_url or deployment.api_base or DEFAULT_BASE_URL).rstrip("/")
         self._model = deployment.upstream_model
+        self._stream_usage = stream_usage
         self._urls = {op: f"{base}/{op.value}" for op in Operation}
         headers = {"content-type": "application/json"}
         if deployment.api_key:
@@ -38,9 +41,14 @@ class OpenAIAdapter:
     def build_request(
         self, op: Operation, payload: dict[str, Any], *, stream: bool
     ) -> UpstreamRequest:
-        """The payload with the upstream model name, posted to ``{api_base}/{endpoint}``."""
-        body = orjson.dumps({**payload, "model": self._model})
-        return UpstreamRequest("POST", self._urls[op], self._headers, body)
+        """The payload with the upstream model name, posted to ``{api_base}/{endpoint}``.
+
+        A streamed chat asks for the usage chunk, which streams are accounted from.
+        """
+        body = {**payload, "model": self._model}
+        if stream and op is Operation.CHAT and self._stream_usage:
+            body = wire.with_stream_usage(body)
+        return UpstreamRequest("POST", self._urls[op], self._headers, orjson.dumps(body))
 
     def parse_reply(
         self, op: Operation, payload: dict[str, Any], body: bytes, headers: Mapping[str, str]
@@ -49,8 +57,10 @@ class OpenAIAdapter:
         return wire.parse_reply(op, body, self.provider)
 
     def open_stream(self, op: Operation, payload: dict[str, Any]) -> wire.OpenAIStreamTranslator:
-        """Chunks pass through as they are."""
-        return wire.OpenAIStreamTranslator(self.provider)
+        """Chunks pass through as they are; the usage chunk only if the client asked for it."""
+        return wire.OpenAIStreamTranslator(
+            self.provider, forward_usage=wire.client_wants_usage(payload)
+        )
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """By status, with OpenAI's error body."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from quotaflow.providers.anthropic import AnthropicAdapter
 from quotaflow.providers.azure_openai import AzureOpenAIAdapter
+from quotaflow.providers.gemini import GeminiAdapter
 from quotaflow.providers.openai import OpenAIAdapter
+from quotaflow.providers.openai_compatible import preset_factories
 
 if TYPE_CHECKING:
     from quotaflow.providers.base import AdapterFactory, ProviderAdapter
@@ -16,6 +19,9 @@ __all__ = ["PROVIDERS", "create_adapter", "provider_names"]
 PROVIDERS: dict[str, AdapterFactory] = {
     "openai": OpenAIAdapter,
     "azure": AzureOpenAIAdapter,
+    "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
+    **preset_factories(),
 }
 
 

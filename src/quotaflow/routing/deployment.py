@@ -34,6 +34,7 @@ class Deployment:
     timeout_s: float = 600.0
     stream_timeout_s: float | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    drop_params: bool = False  # drop what the provider cannot honour instead of answering 400
 
     @property
     def first_token_timeout_s(self) -> float:
@@ -62,7 +63,12 @@ def build_groups(settings: Settings, providers: Mapping[str, object]) -> dict[st
                 f"'{entry.params.provider}' (known: {known})"
             )
             continue
-        deployment = _deployment(entry, settings.router_settings, taken)
+        deployment = _deployment(
+            entry,
+            settings.router_settings,
+            taken,
+            drop_params=settings.litellm_settings.drop_params,
+        )
         taken.add(deployment.id)
         members.setdefault(entry.model_name, []).append(deployment)
     if problems:
@@ -70,7 +76,10 @@ def build_groups(settings: Settings, providers: Mapping[str, object]) -> dict[st
     return {name: ModelGroup(name, tuple(group)) for name, group in members.items()}
 
 
-def _deployment(entry: ModelEntry, router: RouterSettings, taken: set[str]) -> Deployment:
+def _deployment(
+    entry: ModelEntry, router: RouterSettings, taken: set[str], *, drop_params: bool
+) -> Deployment:
+    """The deployment of one entry; ``drop_params`` is the global default it may override."""
     params = entry.params
     deployment_id = entry.model_info.id or _default_id(entry, taken)
     extra = {k: v for k, v in (params.extra_headers or {}).items()}
@@ -91,6 +100,7 @@ def _deployment(entry: ModelEntry, router: RouterSettings, taken: set[str]) -> D
         if params.stream_timeout is not None
         else router.stream_timeout,
         extra_headers=extra,
+        drop_params=params.drop_params if params.drop_params is not None else drop_params,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING
 
 import orjson
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from quotaflow.clock import ManualClock
     from quotaflow.fake import FakeProvider
 
     Connect = Callable[..., tuple[FakeProvider, httpx.AsyncClient]]
@@ -101,12 +101,12 @@ async def test_status_429_and_500_are_openai_shaped(connect: Connect) -> None:
     assert "retry-after" not in failed.headers
 
 
-async def test_delay(connect: Connect) -> None:
+async def test_delay(connect: Connect, clock: ManualClock) -> None:
     app, client = connect()
     app.add_faults(FakeFault(FaultKind.DELAY, delay_ms=80))
-    started = time.perf_counter()
+    started = clock.monotonic()  # the fake waits on its clock
     assert (await client.post(CHAT, json=HELLO)).status_code == 200
-    assert time.perf_counter() - started >= 0.08
+    assert clock.monotonic() - started == pytest.approx(0.08)
 
 
 async def test_hang_never_answers(connect: Connect) -> None:

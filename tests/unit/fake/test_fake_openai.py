@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import struct
-import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,6 +14,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from quotaflow.clock import ManualClock
     from quotaflow.fake import FakeProvider
 
     Connect = Callable[..., tuple[FakeProvider, httpx.AsyncClient]]
@@ -322,12 +322,12 @@ async def test_history_size_bounds_recent(connect: Connect) -> None:
     assert len(app.stats.recent) == 2
 
 
-async def test_latency_and_per_model_override(connect: Connect) -> None:
+async def test_latency_and_per_model_override(connect: Connect, clock: ManualClock) -> None:
     _, client = connect(latency_ms=100, model_latency_ms={"quick": 0})
-    started = time.perf_counter()
+    started = clock.monotonic()  # the fake waits on its clock
     slow = await client.post(CHAT, json={"model": "m", "messages": HELLO})
-    assert time.perf_counter() - started >= 0.1
+    assert clock.monotonic() - started == pytest.approx(0.1)
     assert slow.headers["openai-processing-ms"] == "100"
-    started = time.perf_counter()
+    started = clock.monotonic()
     await client.post(CHAT, json={"model": "quick", "messages": HELLO})
-    assert time.perf_counter() - started < 0.09
+    assert clock.monotonic() == started

@@ -2,6 +2,8 @@ import orjson
 import pytest
 
 from quotaflow.errors import (
+    ContentPolicyViolation,
+    ContextWindowExceeded,
     Fault,
     UpstreamAuthFailed,
     UpstreamBadResponse,
@@ -112,7 +114,7 @@ AZURE_429 = orjson.dumps({"error": {"code": "429", "message": "Please retry afte
             400,
             orjson.dumps({"error": {"message": "too long", "code": "context_length_exceeded"}}),
             {},
-            UpstreamRejected,
+            ContextWindowExceeded,
             Fault.REQUEST,
         ),
     ],
@@ -143,6 +145,7 @@ def test_content_filter_goes_back_in_openai_shape_with_azure_details():
         }
     )
     error = AzureOpenAIAdapter(AZURE).classify_error(400, {}, body)
+    assert isinstance(error, ContentPolicyViolation)
     assert error.status == 400
     assert error.body() == {
         "error": {
