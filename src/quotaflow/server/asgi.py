@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from quotaflow.errors import AllAttemptsFailed, GatewayError, RouteNotFound
-from quotaflow.server.exchange import Exchange, Receive, Scope, Send
+from quotaflow.server.exchange import Exchange, Receive, RequestIds, Scope, Send
 from quotaflow.server.openai_api import call_model, get_model
 from quotaflow.server.routes import AZURE_OPERATIONS, exact_routes
 
@@ -41,6 +41,7 @@ class GatewayApp:
     ) -> None:
         self.services = services
         self._routes = exact_routes()
+        self._request_ids = RequestIds()
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -63,7 +64,9 @@ class GatewayApp:
             await self._on_shutdown()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = Exchange(scope, receive, send, self.services.clock.monotonic())
+        exchange = Exchange(
+            scope, receive, send, self.services.clock.monotonic(), self._request_ids
+        )
         try:
             handler = self._resolve(scope["method"], scope["path"], exchange)
             await handler(self.services, exchange)

@@ -6,6 +6,7 @@ a size limit, and writes JSON or SSE with precomputed header bytes.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -14,7 +15,7 @@ import orjson
 
 from quotaflow.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["Exchange", "Receive", "Scope", "Send"]
+__all__ = ["Exchange", "Receive", "RequestIds", "Scope", "Send"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -29,6 +30,9 @@ _WANTED = frozenset(
         b"content-type",
         b"content-length",
         b"x-request-id",
+        b"x-quotaflow-timeout",
+        b"x-litellm-timeout",
+        b"x-quotaflow-stream-timeout",
     }
 )
 _JSON_TYPE = (b"content-type", b"application/json")
@@ -50,7 +54,14 @@ class Exchange:
         "started",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        new_id: Callable[[], str],
+    ) -> None:
         self.scope = scope
         self.receive = receive
         self._send = send
@@ -62,7 +73,7 @@ class Exchange:
             if name in _WANTED:
                 headers[name] = value
         self.headers = headers
-        self.request_id = _request_id(headers.get(b"x-request-id"))
+        self.request_id = _request_id(headers.get(b"x-request-id"), new_id)
         self.response_headers: list[tuple[bytes, bytes]] = [
             (b"x-request-id", self.request_id.encode())
         ]
@@ -151,9 +162,26 @@ def _too_large(limit_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body is larger than the limit of {limit_bytes} bytes.")
 
 
-def _request_id(given: bytes | None) -> str:
+def _request_id(given: bytes | None, new_id: Callable[[], str]) -> str:
     if given and len(given) <= _MAX_REQUEST_ID and given.isascii():
         text = given.decode()
         if text.isprintable():
             return text
-    return uuid.uuid4().hex
+    return new_id()
+
+
+class RequestIds:
+    """Fresh request ids: a random prefix per app and a counter.
+
+    Unique across replicas and workers, and far cheaper than a uuid4 per request.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:12]
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        """The next id."""
+        return f"{self._prefix}{next(self._counter):012x}"

@@ -6,10 +6,11 @@ the path, so ``openai.AzureOpenAI`` clients work unchanged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from quotaflow.errors import InvalidRequest
 from quotaflow.providers.base import Operation
 from quotaflow.routing.router import Call
 from quotaflow.server.streaming import send_stream
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from quotaflow.server.exchange import Exchange
     from quotaflow.server.services import Services
 
-__all__ = ["call_model", "get_model", "list_models"]
+__all__ = ["call_for", "call_model", "get_model", "list_models", "routing_headers"]
 
 
 async def call_model(services: Services, exchange: Exchange, op: Operation) -> None:
@@ -34,40 +35,93 @@ async def call_model(services: Services, exchange: Exchange, op: Operation) -> N
         payload["model"] = path_model
     validate(op, payload)
     router = services.router
-    model: str = payload["model"]
-    router.group(model)
-    call = Call(op, model, payload, exchange.request_id)
+    call = call_for(exchange, op, payload)
     if payload.get("stream") is True and op is not Operation.EMBEDDING:
         routed_stream = await router.stream(call)
-        extra = _routing_headers(
+        extra = routing_headers(
             services,
             exchange,
             routed_stream.deployment.id,
             routed_stream.attempts,
             routed_stream.upstream_s,
+            queue_s=routed_stream.queue_s,
         )
         await send_stream(exchange, routed_stream, extra)
         return
     routed = await router.complete(call)
-    extra = _routing_headers(
-        services, exchange, routed.deployment.id, routed.attempts, routed.upstream_s
+    extra = routing_headers(
+        services,
+        exchange,
+        routed.deployment.id,
+        routed.attempts,
+        routed.upstream_s,
+        queue_s=routed.queue_s,
     )
     await exchange.send_json(200, routed.reply.body, extra)
 
 
-def _routing_headers(
+def call_for(exchange: Exchange, op: Operation, payload: dict[str, Any]) -> Call:
+    """The router's ``Call``: the gateway's own fields (``priority``) leave the payload here.
+
+    ``x-quotaflow-timeout`` (or LiteLLM's ``x-litellm-timeout``) and
+    ``x-quotaflow-stream-timeout`` may lower the configured timeouts for this call.
+    """
+    priority = payload.pop("priority", None)
+    if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
+        raise InvalidRequest(
+            "Invalid 'priority': expected an integer (lower is served first).",
+            param="priority",
+            code="invalid_value",
+        )
+    return Call(
+        op,
+        payload["model"],
+        payload,
+        exchange.request_id,
+        priority=priority,
+        timeout_s=_seconds(exchange, b"x-quotaflow-timeout")
+        or _seconds(exchange, b"x-litellm-timeout"),
+        first_token_s=_seconds(exchange, b"x-quotaflow-stream-timeout"),
+    )
+
+
+def _seconds(exchange: Exchange, header: bytes) -> float | None:
+    raw = exchange.header(header)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid header '{header.decode()}': expected a number of seconds.",
+            code="invalid_value",
+        ) from None
+    return value if value > 0 else None
+
+
+def routing_headers(
     services: Services,
     exchange: Exchange,
     deployment_id: str,
     attempts: list[Attempt],
     upstream_s: float,
+    *,
+    queue_s: float = 0.0,
 ) -> list[tuple[bytes, bytes]]:
-    overhead_ms = (services.clock.monotonic() - exchange.started - upstream_s) * 1000
-    return [
+    """The ``x-quotaflow-*`` headers: who answered, after how many attempts and how long.
+
+    The overhead is the time the gateway itself spent: neither the upstream calls nor the wait
+    in the admission queue.
+    """
+    overhead_ms = (services.clock.monotonic() - exchange.started - upstream_s - queue_s) * 1000
+    headers = [
         (b"x-quotaflow-deployment", deployment_id.encode()),
         (b"x-quotaflow-attempts", str(len(attempts)).encode()),
         (b"x-quotaflow-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
     ]
+    if queue_s > 0:
+        headers.append((b"x-quotaflow-queue-ms", f"{queue_s * 1000:.1f}".encode()))
+    return headers
 
 
 def _model_object(services: Services, name: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from quotaflow.providers.base import Operation
-from quotaflow.server import health, openai_api
+from quotaflow.server import anthropic_api, health, openai_api, responses_api
 
 if TYPE_CHECKING:
     from quotaflow.server.exchange import Exchange
@@ -21,6 +21,13 @@ _MODEL_CALLS: dict[str, Operation] = {
     "/chat/completions": Operation.CHAT,
     "/completions": Operation.COMPLETION,
     "/embeddings": Operation.EMBEDDING,
+}
+
+# Other client protocols, translated to chat completions.
+_FRONT_DOORS: dict[str, Handler] = {
+    "/messages": anthropic_api.create_message,
+    "/messages/count_tokens": anthropic_api.count_tokens,
+    "/responses": responses_api.create_response,
 }
 
 # ``/openai/deployments/{model}/<suffix>``: the Azure SDK's inbound paths.
@@ -38,6 +45,9 @@ def exact_routes() -> dict[tuple[str, str], Handler]:
         handler = partial(openai_api.call_model, op=op)
         routes["POST", path] = handler
         routes["POST", "/v1" + path] = handler
+    for path, door in _FRONT_DOORS.items():
+        routes["POST", path] = door
+        routes["POST", "/v1" + path] = door
     routes["GET", "/models"] = openai_api.list_models
     routes["GET", "/v1/models"] = openai_api.list_models
     for path in ("/health/liveliness", "/health/liveness"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from quotaflow.routing.router import RoutedStream
     from quotaflow.server.exchange import Exchange
 
-__all__ = ["send_stream"]
+__all__ = ["Framing", "OpenAIFraming", "send_stream"]
 
 logger = logging.getLogger("quotaflow.stream")
 
@@ -31,13 +31,51 @@ _SSE_HEADERS = [
 _DONE = b"data: [DONE]\n\n"
 
 
+class Framing(Protocol):
+    """How OpenAI chunks reach one client protocol: SSE bytes per chunk, at the end, on failure."""
+
+    def chunk(self, data: bytes) -> bytes:
+        """The bytes to send for one ``chat.completion.chunk`` (may be empty)."""
+        ...
+
+    def end(self) -> bytes:
+        """The bytes that close a complete stream."""
+        ...
+
+    def error(self, error: GatewayError) -> bytes:
+        """The bytes that report a failure after the first byte; the stream ends after them."""
+        ...
+
+
+class OpenAIFraming:
+    """Chunks as ``data:`` lines, then ``data: [DONE]``: chat completions unchanged."""
+
+    def chunk(self, data: bytes) -> bytes:
+        """``data: <chunk>``."""
+        return b"data: " + data + b"\n\n"
+
+    def end(self) -> bytes:
+        """``data: [DONE]``."""
+        return _DONE
+
+    def error(self, error: GatewayError) -> bytes:
+        """The error in OpenAI's shape as one ``data:`` line."""
+        return b"data: " + orjson.dumps(error.body()) + b"\n\n"
+
+
+_OPENAI = OpenAIFraming()
+
+
 async def send_stream(
-    exchange: Exchange, routed: RoutedStream, extra: list[tuple[bytes, bytes]]
+    exchange: Exchange,
+    routed: RoutedStream,
+    extra: list[tuple[bytes, bytes]],
+    framing: Framing = _OPENAI,
 ) -> None:
-    """Send the stream; always closes ``routed``."""
+    """Send the stream, framed by ``framing``; always closes ``routed``."""
     try:
         await exchange.start(200, [*_SSE_HEADERS, *extra])
-        producer = asyncio.ensure_future(_produce(exchange, routed))
+        producer = asyncio.ensure_future(_produce(exchange, routed, framing))
         watcher = asyncio.ensure_future(_client_gone(exchange))
         try:
             await asyncio.wait((producer, watcher), return_when=asyncio.FIRST_COMPLETED)
@@ -51,20 +89,22 @@ async def send_stream(
         await routed.aclose()
 
 
-async def _produce(exchange: Exchange, routed: RoutedStream) -> None:
-    body = exchange.body
-    for chunk in routed.first:
-        await body(b"data: " + chunk + b"\n\n", more=True)
+async def _produce(exchange: Exchange, routed: RoutedStream, framing: Framing) -> None:
+    body, frame = exchange.body, framing.chunk
     try:
+        for chunk in routed.first:
+            if data := frame(chunk):
+                await body(data, more=True)
         async for chunk in routed.rest:
-            await body(b"data: " + chunk + b"\n\n", more=True)
+            if data := frame(chunk):
+                await body(data, more=True)
     except GatewayError as error:
         logger.warning(
             "stream from %s failed after the first byte: %s", routed.deployment.id, error.message
         )
-        await body(b"data: " + orjson.dumps(error.body()) + b"\n\n")
+        await body(framing.error(error))
         return
-    await body(_DONE)
+    await body(framing.end())
 
 
 async def _client_gone(exchange: Exchange) -> None:
