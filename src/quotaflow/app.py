@@ -10,7 +10,6 @@ from quotaflow.clock import Clock, SystemClock
 from quotaflow.errors import ConfigError
 from quotaflow.providers import PROVIDERS, UpstreamClient, create_adapter
 from quotaflow.routing import Router, build_groups
-from quotaflow.routing.strategies import strategy_names
 from quotaflow.server import GatewayApp
 from quotaflow.server.services import Services
 
@@ -46,14 +45,9 @@ def build_router(
                 problems.append(f"model_list ({group.name}): {exc}")
     if problems:
         raise ConfigError(problems)
-    router_settings = settings.router_settings
-    if router_settings.routing_strategy not in strategy_names():
-        logger.warning(
-            "router_settings.routing_strategy: '%s' is not implemented yet; using simple-shuffle",
-            router_settings.routing_strategy,
-        )
-        router_settings = router_settings.model_copy(update={"routing_strategy": "simple-shuffle"})
-    return Router(groups, adapters, client, router_settings, clock=clock or SystemClock(), rng=rng)
+    return Router(
+        groups, adapters, client, settings.router_settings, clock=clock or SystemClock(), rng=rng
+    )
 
 
 def create_app(

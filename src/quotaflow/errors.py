@@ -6,12 +6,16 @@
     │   ├── AuthenticationFailed      401 invalid_request_error / invalid_api_key
     │   ├── PermissionDenied          403
     │   ├── ModelNotFound             404 model_not_found
+    │   ├── PromptTooLong             400 context_length_exceeded, found before any call
+    │   ├── CallTooLarge              400 request_too_large: more tokens than any quota allows
     │   ├── RouteNotFound             404 unknown_url
     │   ├── PayloadTooLarge           413
     │   ├── UnsupportedMediaType      415
     │   └── RateLimited               429 (gateway-side limits)
     ├── UpstreamError                 an upstream call failed; ``fault`` tells the router what to do
     │   ├── UpstreamRejected          request:    the upstream refused the request (4xx): no retry
+    │   │   ├── ContextWindowExceeded   the prompt is too long for the model (context fallbacks)
+    │   │   └── ContentPolicyViolation  a content filter refused it (content-policy fallbacks)
     │   ├── UpstreamAuthFailed        deployment: the deployment's credentials are wrong; cool down
     │   ├── UpstreamMisconfigured     deployment: the upstream has no such deployment or resource
     │   ├── UpstreamBadResponse       deployment: the upstream answered garbage (502)
@@ -39,8 +43,11 @@ __all__ = [
     "AllAttemptsFailed",
     "Attempt",
     "AuthenticationFailed",
+    "CallTooLarge",
     "ClientError",
     "ConfigError",
+    "ContentPolicyViolation",
+    "ContextWindowExceeded",
     "Fault",
     "GatewayError",
     "InvalidRequest",
@@ -48,6 +55,7 @@ __all__ = [
     "NoDeploymentAvailable",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PromptTooLong",
     "RateLimited",
     "RouteNotFound",
     "RoutingError",
@@ -149,6 +157,18 @@ class ModelNotFound(ClientError):
     default_code = "model_not_found"
 
 
+class PromptTooLong(ClientError):
+    """The prompt fits no deployment's context window; nothing was sent upstream."""
+
+    default_code = "context_length_exceeded"
+
+
+class CallTooLarge(ClientError):
+    """The call alone is larger than every deployment's quota: no wait would let it through."""
+
+    default_code = "request_too_large"
+
+
 class RouteNotFound(ClientError):
     """No endpoint at this method and path."""
 
@@ -221,6 +241,18 @@ class UpstreamRejected(UpstreamError):
         if self.upstream_body is not None:
             return {"error": self.upstream_body}
         return super().body()
+
+
+class ContextWindowExceeded(UpstreamRejected):
+    """The upstream says the prompt does not fit the model's context window."""
+
+    default_code = "context_length_exceeded"
+
+
+class ContentPolicyViolation(UpstreamRejected):
+    """The upstream's content filter refused the request."""
+
+    default_code = "content_filter"
 
 
 class UpstreamAuthFailed(UpstreamError):

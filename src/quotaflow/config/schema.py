@@ -33,6 +33,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from quotaflow.config._references import group_reference_problems
+
 __all__ = [
     "ROUTING_STRATEGIES",
     "DeploymentParams",
@@ -106,6 +108,7 @@ class DeploymentParams(_Frozen):
     timeout: PositiveFloat | None = None  # seconds per attempt; else router_settings.timeout
     stream_timeout: PositiveFloat | None = None  # seconds to the first streamed token
     max_retries: NonNegativeInt | None = None  # LiteLLM's per-deployment count; not used yet
+    drop_params: bool | None = None  # else litellm_settings.drop_params
     input_cost_per_token: NonNegativeFloat | None = None
     output_cost_per_token: NonNegativeFloat | None = None
     # Header values often carry credentials, so they stay out of repr().
@@ -207,6 +210,14 @@ class ModelEntry(_Frozen):
         return value
 
 
+class RoutingStrategyArgs(_Frozen):
+    """Tuning of the strategies (LiteLLM's ``routing_strategy_args``)."""
+
+    # latency-based-routing: deployments within this fraction of the fastest are equally good.
+    lowest_latency_buffer: NonNegativeFloat = 0.0
+    ttl: PositiveFloat = 3600.0  # seconds a latency sample counts (LiteLLM's key; accepted)
+
+
 class RouterSettings(_Frozen):
     """How the router picks deployments, retries, cools deployments down and shares state."""
 
@@ -223,6 +234,23 @@ class RouterSettings(_Frozen):
     redis_port: int = Field(default=6379, ge=1, le=65535)
     redis_password: SecretStr | None = None
     redis_url: SecretStr | None = None  # when set, wins over redis_host/port/password
+    # Per model group: another strategy than ``routing_strategy``.
+    model_group_routing_strategy: dict[str, RoutingStrategy] = Field(default_factory=dict)
+    routing_strategy_args: RoutingStrategyArgs = Field(default_factory=RoutingStrategyArgs)
+    # Fallbacks, LiteLLM's shape: a list of maps ``{group: [fallback groups, ...]}``.
+    fallbacks: tuple[dict[str, tuple[str, ...]], ...] = ()
+    default_fallbacks: tuple[str, ...] = ()
+    context_window_fallbacks: tuple[dict[str, tuple[str, ...]], ...] = ()
+    content_policy_fallbacks: tuple[dict[str, tuple[str, ...]], ...] = ()
+    max_fallbacks: NonNegativeInt = 5  # fallback groups tried at most, per call
+    model_group_alias: dict[str, str] = Field(default_factory=dict)  # alias -> model group
+    enable_pre_call_checks: bool = True  # the context-window check before a call
+    # The admission queue: when every deployment is out of quota or cooling down, a call waits
+    # up to ``queue_timeout`` seconds (0: answer 429 at once), at most ``queue_max_size`` calls.
+    queue_timeout: NonNegativeFloat = 30.0
+    queue_max_size: NonNegativeInt = 1000
+    default_priority: int = 0  # a call's priority when it names none; lower is served first
+    default_max_tokens: PositiveInt = 4096  # the completion size assumed when a call names none
 
     @field_validator("routing_strategy", mode="before")
     @classmethod
@@ -280,6 +308,15 @@ class Settings(_Frozen):
     litellm_settings: LitellmSettings = LitellmSettings()
     # Set by the loader, never read from the file (the loader treats a ``source`` key as unknown).
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _references_name_groups(self) -> "Settings":
+        problems = group_reference_problems(
+            self.router_settings, {entry.model_name for entry in self.model_list}
+        )
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
 
     @field_validator("model_list")
     @classmethod

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["HealthTracker"]
 
 _FAILURE_WINDOW_S = 60.0
+_LATENCY_WEIGHT = 0.2  # of the newest sample in the moving average
 
 
 class HealthTracker:
@@ -32,6 +33,7 @@ class HealthTracker:
         self._in_flight: dict[str, int] = {}
         self._cooling_until: dict[str, float] = {}
         self._failures: dict[str, deque[float]] = {}
+        self._latency: dict[str, float] = {}
 
     def in_flight(self, deployment_id: str) -> int:
         """Calls now open on the deployment."""
@@ -51,9 +53,13 @@ class HealthTracker:
 
     def available(self, deployments: Iterable[Deployment]) -> list[Deployment]:
         """The deployments not cooling down."""
-        now = self._clock.monotonic()
         cooling = self._cooling_until
-        return [d for d in deployments if cooling.get(d.id, 0.0) <= now]
+        if not cooling:
+            return list(deployments)
+        now = self._clock.monotonic()
+        for deployment_id in [k for k, until in cooling.items() if until <= now]:
+            del cooling[deployment_id]
+        return [d for d in deployments if d.id not in cooling]
 
     def record_failure(self, deployment_id: str, error: UpstreamError) -> float:
         """Note a failed call; returns the cooldown applied in seconds (0 when none)."""
@@ -67,9 +73,17 @@ class HealthTracker:
             )
         return seconds
 
-    def record_success(self, deployment_id: str) -> None:
-        """A call succeeded: forget the deployment's recent failures."""
+    def record_success(self, deployment_id: str, latency_s: float) -> None:
+        """A call succeeded in ``latency_s`` (to the first token for streams)."""
         self._failures.pop(deployment_id, None)
+        previous = self._latency.get(deployment_id)
+        self._latency[deployment_id] = (
+            latency_s if previous is None else previous + _LATENCY_WEIGHT * (latency_s - previous)
+        )
+
+    def latency(self, deployment_id: str) -> float | None:
+        """Moving average of recent latencies in seconds; ``None`` before the first success."""
+        return self._latency.get(deployment_id)
 
     def _should_cool(self, deployment_id: str, error: UpstreamError, now: float) -> bool:
         if isinstance(error, UpstreamRateLimited) or error.fault is Fault.DEPLOYMENT:

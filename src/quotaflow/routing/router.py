@@ -1,77 +1,89 @@
 """``Router``: pick a deployment, call it, and on failure cool it down and try another.
 
-The loop for one call: healthy, untried deployments of the group, narrowed to the best ``order``
-tier → the strategy picks one → the attempt runs with the deployment counted in flight → on an
-upstream error its ``fault`` decides: ``request`` goes back to the client unchanged, anything
-else cools the deployment down (for the upstream's retry-after, or ``cooldown_time``) and the
-next attempt goes elsewhere at once. Only when no deployment is healthy does the router wait,
-for the soonest cooldown to end. A stream is committed to a deployment once its first chunk
-arrived; only then is it handed to the caller, so failover never shows.
+The loop for one call in one model group: deployments not cooling down (and, on a retry, not
+tried yet), narrowed to the best ``order`` tier → the group's strategy picks one → the attempt
+runs with the deployment counted in flight → on an upstream error its ``fault`` decides:
+``request`` goes back to the client unchanged, anything else cools the deployment down (for the
+upstream's retry-after, or ``cooldown_time``) and the next attempt goes elsewhere at once.
+
+When no deployment can take the call (all cooling down, or — for the strategies that enforce
+declared quotas — no quota left), the call waits in the group's admission queue, in priority
+order, up to ``queue_timeout``; only then does the client hear 429, with a truthful Retry-After.
+When a group is exhausted, its fallback groups are tried in order (``fallbacks``, or
+``context_window_fallbacks`` / ``content_policy_fallbacks`` for those rejections), each with its
+own retries. A stream is committed to a deployment once its first chunk arrived; only then is it
+handed to the caller, so failover never shows.
 """
 
 from __future__ import annotations
 
-import asyncio
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from quotaflow.errors import (
     AllAttemptsFailed,
     Attempt,
+    CallTooLarge,
+    ContentPolicyViolation,
+    ContextWindowExceeded,
     Fault,
     ModelNotFound,
     NoDeploymentAvailable,
+    RoutingError,
     UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
+    UpstreamRateLimited,
 )
+from quotaflow.routing.admission import AdmissionQueue
+from quotaflow.routing.estimate import arrival_tokens
 from quotaflow.routing.health import HealthTracker
-from quotaflow.routing.strategies import create_strategy
+from quotaflow.routing.strategies import RoutingState, Strategy, create_strategy
+from quotaflow.routing.streams import Lease, RoutedStream, StreamTarget, open_routed_stream
+from quotaflow.routing.usage import UsageWindows
 
 if TYPE_CHECKING:
-    from collections.abc import (
-        AsyncGenerator,
-        AsyncIterator,
-        Awaitable,
-        Callable,
-        Mapping,
-        Sequence,
-    )
+    from collections.abc import Awaitable, Mapping, Sequence
 
     from quotaflow.clock import Clock
     from quotaflow.config import RouterSettings
-    from quotaflow.providers.base import (
-        Operation,
-        ProviderAdapter,
-        StreamTranslator,
-        UpstreamReply,
-        UpstreamRequest,
-    )
-    from quotaflow.providers.http import UpstreamClient, UpstreamStream
+    from quotaflow.providers.base import Operation, ProviderAdapter, UpstreamReply
+    from quotaflow.providers.http import UpstreamClient
     from quotaflow.routing.deployment import Deployment, ModelGroup
 
 __all__ = ["Call", "RoutedReply", "RoutedStream", "Router"]
 
 T = TypeVar("T")
+GroupError = AllAttemptsFailed | NoDeploymentAvailable | ContextWindowExceeded
+_FALLBACK_ERRORS = (AllAttemptsFailed, NoDeploymentAvailable, ContextWindowExceeded)
 
 
 @dataclass(slots=True)
 class Call:
-    """One client call to route."""
+    """One client call to route.
+
+    ``priority``: lower goes first in the admission queue (``default_priority`` when ``None``).
+    ``timeout_s`` / ``first_token_s`` may lower the configured timeouts for this call, never
+    raise them.
+    """
 
     op: Operation
     model: str
     payload: dict[str, Any]
     request_id: str = ""
+    priority: int | None = None
+    timeout_s: float | None = None
+    first_token_s: float | None = None
 
 
 @dataclass(slots=True)
 class _Trace:
-    """What routing one call cost: attempts made and seconds spent waiting on upstreams."""
+    """What routing one call cost: attempts, seconds waiting on upstreams and in the queue."""
 
     attempts: list[Attempt] = field(default_factory=list)
     upstream_s: float = 0.0
+    queue_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -82,49 +94,10 @@ class RoutedReply:
     deployment: Deployment
     attempts: list[Attempt]
     upstream_s: float
+    queue_s: float = 0.0
 
 
-class _Lease:
-    """A deployment's in-flight slot, released exactly once."""
-
-    __slots__ = ("_deployment_id", "_health", "_held")
-
-    def __init__(self, health: HealthTracker, deployment_id: str) -> None:
-        self._health = health
-        self._deployment_id = deployment_id
-        self._held = True
-
-    def release(self) -> None:
-        """Give the slot back (later calls do nothing)."""
-        if self._held:
-            self._held = False
-            self._health.release(self._deployment_id)
-
-
-@dataclass(slots=True)
-class RoutedStream:
-    """A stream committed to one deployment: its first chunks, then the rest.
-
-    The caller must ``await aclose()`` when done, however the stream ended: that closes the
-    upstream connection and gives the deployment's in-flight slot back.
-    """
-
-    deployment: Deployment
-    first: list[bytes]
-    rest: AsyncGenerator[bytes, None]
-    translator: StreamTranslator
-    _upstream: UpstreamStream
-    _lease: _Lease
-    attempts: list[Attempt] = field(default_factory=list)
-    upstream_s: float = 0.0
-
-    async def aclose(self) -> None:
-        """Stop the upstream stream and release the deployment."""
-        try:
-            await self.rest.aclose()
-        finally:
-            self._upstream.close()
-            self._lease.release()
+Attempter = Callable[[Call, "Deployment", "ProviderAdapter"], "Awaitable[T]"]
 
 
 class Router:
@@ -139,6 +112,7 @@ class Router:
         *,
         clock: Clock,
         rng: random.Random | None = None,
+        cost_per_token: Mapping[str, float] | None = None,
     ) -> None:
         self._groups = dict(groups)
         self._adapters = adapters
@@ -148,15 +122,27 @@ class Router:
         self.health = HealthTracker(
             clock, cooldown_s=settings.cooldown_time, allowed_fails=settings.allowed_fails
         )
-        self._strategy = create_strategy(
-            settings.routing_strategy,
-            self.health,
-            rng or random.Random(),
+        self.usage = UsageWindows(clock)
+        self.queue: AdmissionQueue[Deployment] = AdmissionQueue(
+            clock, max_size=settings.queue_max_size
         )
+        state = RoutingState(
+            health=self.health,
+            usage=self.usage,
+            rng=rng or random.Random(),
+            cost_per_token=cost_per_token or {},
+            latency_buffer=settings.routing_strategy_args.lowest_latency_buffer,
+        )
+        self._strategies: dict[str, Strategy] = {
+            name: create_strategy(
+                settings.model_group_routing_strategy.get(name, settings.routing_strategy), state
+            )
+            for name in self._groups
+        }
 
     @property
     def model_names(self) -> list[str]:
-        """Public model names, in config order."""
+        """Public model names, in config order (aliases are not listed)."""
         return list(self._groups)
 
     @property
@@ -165,8 +151,11 @@ class Router:
         return self._groups
 
     def group(self, name: str) -> ModelGroup:
-        """The group called ``name``; ``ModelNotFound`` (listing the others) otherwise."""
+        """The group called ``name`` (or aliased so); ``ModelNotFound`` listing the others."""
         group = self._groups.get(name)
+        if group is None:
+            alias = self._settings.model_group_alias.get(name)
+            group = self._groups.get(alias) if alias is not None else None
         if group is None:
             known = ", ".join(self._groups) or "none"
             raise ModelNotFound(
@@ -177,123 +166,167 @@ class Router:
     async def complete(self, call: Call) -> RoutedReply:
         """Route a call whose answer is read whole."""
         trace = _Trace()
-        op, payload = call.op, call.payload
-
-        async def attempt(deployment: Deployment, adapter: ProviderAdapter) -> UpstreamReply:
-            request = adapter.build_request(op, payload, stream=False)
-            raw = await self._client.send(request, timeout_s=deployment.timeout_s)
-            if raw.status >= 300:
-                raise adapter.classify_error(raw.status, raw.headers, raw.body)
-            return adapter.parse_reply(op, payload, raw.body, raw.headers)
-
-        reply, deployment = await self._route(call, trace, attempt, release_on_success=True)
-        return RoutedReply(reply, deployment, trace.attempts, trace.upstream_s)
+        reply, deployment = await self._serve(call, trace, self._complete_once)
+        return RoutedReply(reply, deployment, trace.attempts, trace.upstream_s, trace.queue_s)
 
     async def stream(self, call: Call) -> RoutedStream:
         """Route a streamed call; returns once a deployment produced its first chunk."""
         trace = _Trace()
-        op, payload = call.op, call.payload
-
-        async def attempt(deployment: Deployment, adapter: ProviderAdapter) -> RoutedStream:
-            request = adapter.build_request(op, payload, stream=True)
-            return await self._open(deployment, adapter, request, call)
-
-        routed, _ = await self._route(call, trace, attempt, release_on_success=False)
-        routed.attempts, routed.upstream_s = trace.attempts, trace.upstream_s
+        routed, _ = await self._serve(call, trace, self._open_stream)
+        routed.attempts, routed.upstream_s, routed.queue_s = (
+            trace.attempts,
+            trace.upstream_s,
+            trace.queue_s,
+        )
         return routed
 
-    async def _open(
-        self,
-        deployment: Deployment,
-        adapter: ProviderAdapter,
-        request: UpstreamRequest,
-        call: Call,
-    ) -> RoutedStream:
-        first_token_s = deployment.first_token_timeout_s
-        stream = await self._client.open_stream(
-            request, first_byte_s=first_token_s, total_s=deployment.timeout_s
-        )
-        try:
-            if stream.status >= 300:
-                raise adapter.classify_error(
-                    stream.status, stream.headers, await stream.read_body()
-                )
-            translator = adapter.open_stream(call.op, call.payload)
-            events = stream.events()
-            async with asyncio.timeout(first_token_s):
-                first = await _first_chunks(events, translator)
-        except TimeoutError:
-            stream.close()
-            raise UpstreamTimeout("The upstream sent no first token in time.") from None
-        except BaseException:
-            stream.close()
-            raise
-        lease = _Lease(self.health, deployment.id)
-        rest = _rest(stream, events, translator, lease)
-        return RoutedStream(deployment, first, rest, translator, stream, lease)
+    async def _complete_once(
+        self, call: Call, deployment: Deployment, adapter: ProviderAdapter
+    ) -> UpstreamReply:
+        request = adapter.build_request(call.op, call.payload, stream=False)
+        timeout_s = _lower(deployment.timeout_s, call.timeout_s)
+        raw = await self._client.send(request, timeout_s=timeout_s)
+        if raw.status >= 300:
+            raise adapter.classify_error(raw.status, raw.headers, raw.body)
+        self.usage.observe(deployment.id, raw.headers)
+        return adapter.parse_reply(call.op, call.payload, raw.body, raw.headers)
 
-    async def _route(
-        self,
-        call: Call,
-        trace: _Trace,
-        attempt: Callable[[Deployment, ProviderAdapter], Awaitable[T]],
-        *,
-        release_on_success: bool,
+    async def _open_stream(
+        self, call: Call, deployment: Deployment, adapter: ProviderAdapter
+    ) -> RoutedStream:
+        target = StreamTarget(
+            deployment=deployment,
+            adapter=adapter,
+            request=adapter.build_request(call.op, call.payload, stream=True),
+            op=call.op,
+            payload=call.payload,
+            first_token_s=_lower(deployment.first_token_timeout_s, call.first_token_s),
+            total_s=_lower(deployment.timeout_s, call.timeout_s),
+        )
+        group = deployment.model_group
+
+        def release() -> None:
+            self._release(group, deployment.id)
+
+        def failed(error: UpstreamError) -> None:
+            self.health.record_failure(deployment.id, error)
+
+        def lease() -> Lease:
+            return Lease(release, failed)
+
+        return await open_routed_stream(self._client, target, lease)
+
+    async def _serve(
+        self, call: Call, trace: _Trace, attempt: Attempter[T]
     ) -> tuple[T, Deployment]:
+        """The call's group, then its fallback groups while the failure allows one."""
         group = self.group(call.model)
+        try:
+            return await self._in_group(group, call, trace, attempt)
+        except _FALLBACK_ERRORS as error:
+            targets = self._fallbacks(group.name, error)
+            if not targets:
+                raise
+            last: Exception = error
+        except ContentPolicyViolation as error:
+            targets = self._chain(self._settings.content_policy_fallbacks, group.name)
+            if not targets:
+                raise
+            last = error
+        for name in targets[: self._settings.max_fallbacks]:
+            try:
+                return await self._in_group(self.group(name), call, trace, attempt)
+            except (*_FALLBACK_ERRORS, ContentPolicyViolation) as error:
+                last = error
+        raise last
+
+    def _fallbacks(self, group: str, error: GroupError) -> tuple[str, ...]:
+        settings = self._settings
+        if isinstance(error, ContextWindowExceeded):
+            return self._chain(settings.context_window_fallbacks, group)
+        return self._chain(settings.fallbacks, group) or settings.default_fallbacks
+
+    @staticmethod
+    def _chain(chains: Sequence[Mapping[str, Sequence[str]]], group: str) -> tuple[str, ...]:
+        return tuple(target for entry in chains for target in entry.get(group, ()))
+
+    async def _in_group(
+        self, group: ModelGroup, call: Call, trace: _Trace, attempt: Attempter[T]
+    ) -> tuple[T, Deployment]:
+        tokens = arrival_tokens(call.op, call.payload, self._settings.default_max_tokens)
         tried: set[str] = set()
         last: UpstreamError | None = None
         for _ in range(self._settings.num_retries + 1):
-            deployment = await self._next(group, tried, trace)
+            deployment = await self._admit(group, call, tokens, tried, trace)
             if deployment is None:
                 break
             tried.add(deployment.id)
-            health = self.health
-            health.acquire(deployment.id)
+            self.health.acquire(deployment.id)
+            self.usage.charge(deployment.id, tokens)
             started = self._clock.monotonic()
             release = True
             try:
-                result = await attempt(deployment, self._adapters[deployment.id])
+                result = await attempt(call, deployment, self._adapters[deployment.id])
             except UpstreamError as error:
-                self._record(trace, deployment, started, error)
+                self._record(trace, deployment, started, error, tokens)
                 if error.fault is Fault.REQUEST:
                     raise
                 last = error
                 continue
             else:
-                self._record(trace, deployment, started, None)
-                release = release_on_success
+                self._record(trace, deployment, started, None, tokens)
+                release = not isinstance(result, RoutedStream)  # the stream's lease releases
                 return result, deployment
             finally:
                 if release:
-                    health.release(deployment.id)
-        raise self._exhausted(group, last, trace)
+                    self._release(group.name, deployment.id)
+        raise self._exhausted(group, last, trace, tokens)
 
-    async def _next(self, group: ModelGroup, tried: set[str], trace: _Trace) -> Deployment | None:
-        """The next deployment to try, or ``None``.
+    async def _admit(
+        self, group: ModelGroup, call: Call, tokens: int, tried: set[str], trace: _Trace
+    ) -> Deployment | None:
+        """A deployment for the next attempt: at once if one can take it, else via the queue."""
+        if not self.queue.busy(group.name):
+            deployment, _ = self._pick(group, tokens, tried)
+            if deployment is not None:
+                return deployment
+        settings = self._settings
+        started = self._clock.monotonic()
+        deadline = started + settings.queue_timeout
+        priority = call.priority if call.priority is not None else settings.default_priority
+        deployment, _ = await self.queue.wait(
+            group.name, priority, deadline, lambda: self._pick(group, tokens, tried)
+        )
+        trace.queue_s += self._clock.monotonic() - started
+        return deployment
 
-        Before a retry, and only when no deployment is healthy, it waits for the soonest
-        cooldown to end (if that fits in the router's ``timeout``). A first attempt never waits:
-        when everything is cooling down the client hears so at once, with a truthful
-        Retry-After.
-        """
+    def _pick(
+        self, group: ModelGroup, tokens: int, tried: set[str]
+    ) -> tuple[Deployment | None, float]:
+        """A deployment that can take the call now, or ``None`` and how long until one could."""
         healthy = self.health.available(group.deployments)
-        fresh = [d for d in healthy if d.id not in tried] or healthy
-        if not fresh and tried:
-            wait_s = max(self._soonest_recovery_s(group), self._settings.retry_after)
-            if trace.upstream_s + wait_s > self._settings.timeout:
-                return None
-            await asyncio.sleep(wait_s)
-            trace.upstream_s += wait_s
-            fresh = self.health.available(group.deployments)
-        if not fresh:
-            return None
-        return self._strategy.choose(_best_tier(fresh))
+        fresh = [d for d in healthy if d.id not in tried] if tried else healthy
+        candidates = fresh or healthy
+        strategy = self._strategies[group.name]
+        if candidates:
+            chosen = strategy.choose(_best_tier(candidates), tokens)
+            if chosen is not None:
+                return chosen, 0.0
+        return None, self._soonest_room_s(group, tokens, quota=strategy.enforces_quota)
 
-    def _soonest_recovery_s(self, group: ModelGroup) -> float:
+    def _soonest_room_s(self, group: ModelGroup, tokens: int, *, quota: bool) -> float:
         now = self._clock.monotonic()
-        ends = [self.health.cooling_until(d.id) for d in group.deployments]
-        return max(0.0, min(ends) - now) if ends else 0.0
+        waits = []
+        for deployment in group.deployments:
+            wait = max(0.0, self.health.cooling_until(deployment.id) - now)
+            if quota:
+                wait = max(wait, self.usage.headroom(deployment, tokens).wait_s)
+            waits.append(wait)
+        return min(waits) if waits else 0.0
+
+    def _release(self, group: str, deployment_id: str) -> None:
+        self.health.release(deployment_id)
+        self.queue.notify(group)
 
     def _record(
         self,
@@ -301,25 +334,36 @@ class Router:
         deployment: Deployment,
         started: float,
         error: UpstreamError | None,
+        tokens: int,
     ) -> None:
         duration = self._clock.monotonic() - started
         trace.upstream_s += duration
         if error is None:
-            self.health.record_success(deployment.id)
+            self.health.record_success(deployment.id, duration)
             trace.attempts.append(Attempt(deployment.id, "ok", 200, duration))
             return
         if error.fault is not Fault.REQUEST:
             self.health.record_failure(deployment.id, error)
+        if isinstance(error, UpstreamRateLimited):
+            self.usage.refund(deployment.id, tokens)  # a refused call does not count upstream
         outcome = type(error).__name__
         trace.attempts.append(Attempt(deployment.id, outcome, error.upstream_status, duration))
 
     def _exhausted(
-        self, group: ModelGroup, last: UpstreamError | None, trace: _Trace
-    ) -> AllAttemptsFailed | NoDeploymentAvailable:
-        wait_s = self._soonest_recovery_s(group)
+        self, group: ModelGroup, last: UpstreamError | None, trace: _Trace, tokens: int
+    ) -> RoutingError | CallTooLarge:
+        quota = self._strategies[group.name].enforces_quota
+        wait_s = self._soonest_room_s(group, tokens, quota=quota)
+        if last is None and math.isinf(wait_s):
+            return CallTooLarge(
+                f"This call is charged {tokens} tokens on arrival (prompt plus max_tokens), more "
+                f"than any deployment of '{group.name}' allows per minute; lower max_tokens.",
+                param="max_tokens",
+            )
         if last is None:
             return NoDeploymentAvailable(
-                f"Every deployment of '{group.name}' is cooling down; retry in {wait_s:.1f}s.",
+                f"Every deployment of '{group.name}' is busy or cooling down; "
+                f"retry in {wait_s:.1f}s.",
                 retry_after_s=wait_s,
             )
         if last.status_code == 429 and wait_s > 0:
@@ -328,34 +372,9 @@ class Router:
         return AllAttemptsFailed(last, trace.attempts)
 
 
-async def _rest(
-    stream: UpstreamStream,
-    events: AsyncIterator[Any],
-    translator: StreamTranslator,
-    lease: _Lease,
-) -> AsyncGenerator[bytes, None]:
-    """The stream after its first chunks; releases the deployment however it ends."""
-    try:
-        while not translator.done:
-            event = await anext(events, None)
-            if event is None:
-                raise UpstreamUnavailable("The upstream stream ended before it was complete.")
-            for chunk in translator.feed(event):
-                yield chunk
-    finally:
-        stream.close()
-        lease.release()
-
-
-async def _first_chunks(events: AsyncIterator[Any], translator: StreamTranslator) -> list[bytes]:
-    """Read events until the translator yields something to forward (or the stream ends)."""
-    async for event in events:
-        chunks = translator.feed(event)
-        if chunks or translator.done:
-            return chunks
-    if translator.done:
-        return []
-    raise UpstreamUnavailable("The upstream stream ended before its first chunk.")
+def _lower(configured: float, requested: float | None) -> float:
+    """A per-call timeout may lower the configured one, never raise it."""
+    return configured if requested is None or requested <= 0 else min(configured, requested)
 
 
 def _best_tier(candidates: Sequence[Deployment]) -> Sequence[Deployment]:

@@ -207,7 +207,7 @@ def test_unknown_keys_are_warnings_with_their_paths(tmp_path: Path) -> None:
               mode: chat
               max_tokens: 8192
         router_settings:
-          enable_pre_call_checks: true
+          cache_responses: true
           something_else: 1
         environment_variables:
           FOO: bar
@@ -219,8 +219,7 @@ def test_unknown_keys_are_warnings_with_their_paths(tmp_path: Path) -> None:
         "model_list[0].litellm_params.my_custom_flag: unknown key; ignored",
         "model_list[0].model_info.mode: LiteLLM key not supported by quotaflow yet; ignored",
         "model_list[0].model_info.max_tokens: LiteLLM key not supported by quotaflow yet; ignored",
-        "router_settings.enable_pre_call_checks: LiteLLM key not supported by quotaflow yet; "
-        "ignored",
+        "router_settings.cache_responses: LiteLLM key not supported by quotaflow yet; ignored",
         "router_settings.something_else: unknown key; ignored",
         "environment_variables: LiteLLM key not supported by quotaflow yet; ignored; "
         "export the variables in the process environment",

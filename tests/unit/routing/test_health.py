@@ -50,8 +50,16 @@ def test_success_forgets_failures():
     clock = ManualClock()
     health = HealthTracker(clock, cooldown_s=5, allowed_fails=1)
     health.record_failure("a", UpstreamUnavailable("boom"))
-    health.record_success("a")
+    health.record_success("a", 0.1)
     assert health.record_failure("a", UpstreamUnavailable("boom")) == 0
+
+
+def test_latency_is_a_moving_average():
+    health = HealthTracker(ManualClock(), cooldown_s=5, allowed_fails=0)
+    assert health.latency("a") is None
+    health.record_success("a", 1.0)
+    health.record_success("a", 2.0)
+    assert health.latency("a") == 1.2
 
 
 def test_auth_failure_always_cools_down():

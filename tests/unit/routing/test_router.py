@@ -45,7 +45,7 @@ async def test_backs_off_for_the_soonest_cooldown_when_nothing_is_healthy(stack:
 
     assert [a.outcome for a in routed.attempts] == ["UpstreamRateLimited", "ok"]
     assert 0.25 <= waited < 2
-    assert routed.upstream_s >= 0.25  # the wait is not counted as gateway overhead
+    assert routed.queue_s >= 0.25  # the wait is not counted as gateway overhead
 
 
 async def test_no_retries_left_means_the_last_error_with_every_attempt(stack: Stack):
@@ -62,7 +62,7 @@ async def test_no_retries_left_means_the_last_error_with_every_attempt(stack: St
 
 async def test_every_deployment_cooling_gives_429_with_retry_after(stack: Stack):
     sweden = await stack.region("sweden")
-    router = await _router(stack, [sweden], num_retries=0)
+    router = await _router(stack, [sweden], num_retries=0, queue_timeout=0)
     router.health.record_failure("sweden", _rate_limited(30))
 
     with pytest.raises(NoDeploymentAvailable) as info:
@@ -149,3 +149,138 @@ def _rate_limited(seconds: float) -> Any:
     from quotaflow.errors import UpstreamRateLimited  # noqa: PLC0415
 
     return UpstreamRateLimited("limited", retry_after_s=seconds)
+
+
+async def test_a_call_waits_in_the_queue_for_a_cooldown_to_end(stack: Stack):
+    sweden = await stack.region("sweden")
+    router = await _router(stack, [sweden], num_retries=0, queue_timeout=5)
+    router.health.record_failure("sweden", _rate_limited(0.3))
+
+    routed = await router.complete(_call())
+
+    assert routed.deployment.id == "sweden"
+    assert 0.25 <= routed.queue_s < 2
+    assert router.queue.stats.admitted == 1
+    assert router.queue.waiting() == 0
+
+
+async def test_the_queue_gives_up_at_its_deadline_with_a_truthful_retry_after(stack: Stack):
+    sweden = await stack.region("sweden")
+    router = await _router(stack, [sweden], num_retries=0, queue_timeout=0.2)
+    router.health.record_failure("sweden", _rate_limited(20))
+
+    with pytest.raises(NoDeploymentAvailable) as info:
+        await router.complete(_call())
+
+    assert 19 <= int(info.value.headers["retry-after"]) <= 20
+    assert router.queue.stats.turned_away == 1
+    assert sum(sweden.app.stats.requests.values()) == 0
+
+
+async def test_a_full_queue_turns_calls_away_at_once(stack: Stack):
+    sweden = await stack.region("sweden")
+    router = await _router(stack, [sweden], num_retries=0, queue_timeout=5, queue_max_size=1)
+    router.health.record_failure("sweden", _rate_limited(0.5))
+
+    first = asyncio.ensure_future(router.complete(_call()))
+    await asyncio.sleep(0.05)
+    with pytest.raises(NoDeploymentAvailable):
+        await router.complete(_call())
+    assert (await first).deployment.id == "sweden"
+
+
+async def test_the_queue_serves_lower_priority_values_first(stack: Stack):
+    sweden = await stack.region("sweden")
+    router = await _router(stack, [sweden], num_retries=0, queue_timeout=5)
+    router.health.record_failure("sweden", _rate_limited(0.3))
+    served: list[int] = []
+
+    async def one(priority: int) -> None:
+        await router.complete(Call(Operation.CHAT, "gpt-4-preview", dict(CHAT), priority=priority))
+        served.append(priority)
+
+    tasks = []
+    for priority in (5, 1, 3):
+        tasks.append(asyncio.ensure_future(one(priority)))
+        await asyncio.sleep(0.02)  # arrive in this order
+    await asyncio.gather(*tasks)
+
+    assert served == [1, 3, 5]
+
+
+async def test_usage_based_routing_never_sends_a_deployment_past_its_quota(stack: Stack):
+    # The fake charges ceil(chars/4) + max_tokens on arrival: 1 + 1000 tokens per call here.
+    sweden = await stack.region("sweden", tpm=3_100)
+    france = await stack.region("france", tpm=3_100)
+    settings = two_region_settings(
+        [sweden, france], routing_strategy="usage-based-routing-v2", queue_timeout=0
+    )
+    for entry in settings["model_list"]:
+        entry["litellm_params"]["tpm"] = 3_100
+    router = build_router(
+        load_settings(data=settings, environ={}).settings, await stack.enter(UpstreamClient())
+    )
+
+    results = await asyncio.gather(
+        *(router.complete(_call(max_tokens=1000)) for _ in range(8)), return_exceptions=True
+    )
+
+    served = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, NoDeploymentAvailable)]
+    assert len(served) == 6
+    assert len(refused) == 2
+    assert sweden.app.stats.statuses[429] == 0
+    assert france.app.stats.statuses[429] == 0
+
+
+async def test_an_exhausted_group_falls_back_to_the_next_group(stack: Stack):
+    sweden = await stack.region("sweden")
+    backup = await stack.region("backup")
+    settings = two_region_settings([sweden], num_retries=0, queue_timeout=0)
+    settings["model_list"].append(
+        {
+            "model_name": "gpt-4o",
+            "litellm_params": {
+                "model": "azure/gpt-4o",
+                "api_base": backup.url,
+                "api_key": "key-backup",
+            },
+            "model_info": {"id": "backup"},
+        }
+    )
+    settings["router_settings"]["fallbacks"] = [{"gpt-4-preview": ["gpt-4o"]}]
+    settings["router_settings"]["model_group_alias"] = {"gpt-4": "gpt-4-preview"}
+    router = build_router(
+        load_settings(data=settings, environ={}).settings, await stack.enter(UpstreamClient())
+    )
+    sweden.app.add_faults(FakeFault(FaultKind.STATUS, status=500, times=5))
+
+    routed = await router.complete(Call(Operation.CHAT, "gpt-4", dict(CHAT)))
+
+    assert routed.deployment.id == "backup"
+    assert [a.deployment_id for a in routed.attempts] == ["sweden", "backup"]
+
+
+async def test_context_window_rejections_use_their_own_fallbacks(stack: Stack):
+    small = await stack.region("small")
+    large = await stack.region("large")
+    settings = two_region_settings([small], num_retries=0)
+    settings["model_list"].append(
+        {
+            "model_name": "gpt-4-32k",
+            "litellm_params": {
+                "model": "azure/gpt-4-32k",
+                "api_base": large.url,
+                "api_key": "key-large",
+            },
+            "model_info": {"id": "large"},
+        }
+    )
+    settings["router_settings"]["context_window_fallbacks"] = [{"gpt-4-preview": ["gpt-4-32k"]}]
+    router = build_router(
+        load_settings(data=settings, environ={}).settings, await stack.enter(UpstreamClient())
+    )
+    small.app.add_faults(FakeFault(FaultKind.STATUS, status=400, times=1))
+
+    with pytest.raises(UpstreamRejected):  # a plain 400 is the client's problem: no fallback
+        await router.complete(_call())

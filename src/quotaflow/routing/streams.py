@@ -1,0 +1,159 @@
+"""Streams committed to a deployment: the first chunks, the rest, and the in-flight lease.
+
+A stream is handed to the caller only once its first chunk arrived, so the router can still
+fail over before that. From then on the deployment's in-flight slot is held by a ``Lease`` that
+is released exactly once, however the stream ends (finished, broken, abandoned by its client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from quotaflow.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable
+
+    from quotaflow.errors import Attempt
+    from quotaflow.providers.base import (
+        Operation,
+        ProviderAdapter,
+        StreamTranslator,
+        UpstreamRequest,
+    )
+    from quotaflow.providers.http import UpstreamClient, UpstreamStream
+    from quotaflow.routing.deployment import Deployment
+
+__all__ = ["Lease", "RoutedStream", "StreamTarget", "open_routed_stream"]
+
+
+class Lease:
+    """A deployment's in-flight slot, released exactly once."""
+
+    __slots__ = ("_held", "_on_failure", "_on_release")
+
+    def __init__(
+        self, on_release: Callable[[], None], on_failure: Callable[[UpstreamError], None]
+    ) -> None:
+        self._on_release = on_release
+        self._on_failure = on_failure
+        self._held = True
+
+    def release(self) -> None:
+        """Give the slot back (later calls do nothing)."""
+        if self._held:
+            self._held = False
+            self._on_release()
+
+    def fail(self, error: UpstreamError) -> None:
+        """The stream broke after its first byte: the deployment's health hears of it."""
+        self._on_failure(error)
+
+
+@dataclass(slots=True)
+class RoutedStream:
+    """A stream committed to one deployment: its first chunks, then the rest.
+
+    The caller must ``await aclose()`` when done, however the stream ended: that closes the
+    upstream connection and gives the deployment's in-flight slot back.
+    """
+
+    deployment: Deployment
+    first: list[bytes]
+    rest: AsyncGenerator[bytes, None]
+    translator: StreamTranslator
+    _upstream: UpstreamStream
+    _lease: Lease
+    attempts: list[Attempt] = field(default_factory=list)
+    upstream_s: float = 0.0
+    queue_s: float = 0.0
+
+    async def aclose(self) -> None:
+        """Stop the upstream stream and release the deployment."""
+        try:
+            await self.rest.aclose()
+        finally:
+            self._upstream.close()
+            self._lease.release()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTarget:
+    """Where and how to open one stream."""
+
+    deployment: Deployment
+    adapter: ProviderAdapter
+    request: UpstreamRequest
+    op: Operation
+    payload: dict[str, Any]
+    first_token_s: float
+    total_s: float
+
+
+async def open_routed_stream(
+    client: UpstreamClient, target: StreamTarget, lease: Callable[[], Lease]
+) -> RoutedStream:
+    """Open the upstream stream and read up to its first chunk, within ``first_token_s``.
+
+    Raises the classified ``UpstreamError`` for an error answer, ``UpstreamTimeout`` when the
+    first token does not come in time.
+    """
+    stream: UpstreamStream | None = None
+    try:
+        # One deadline covers the headers and the first chunk together.
+        async with asyncio.timeout(target.first_token_s):
+            stream = await client.open_stream(
+                target.request, first_byte_s=target.first_token_s, total_s=target.total_s
+            )
+            if stream.status >= 300:
+                body = await stream.read_body()
+                raise target.adapter.classify_error(stream.status, stream.headers, body)
+            translator = target.adapter.open_stream(target.op, target.payload)
+            events = stream.events()
+            first = await _first_chunks(events, translator)
+    except TimeoutError:
+        if stream is not None:
+            stream.close()
+        raise UpstreamTimeout("The upstream sent no first token in time.") from None
+    except BaseException:
+        if stream is not None:
+            stream.close()
+        raise
+    held = lease()
+    rest = _rest(stream, events, translator, held)
+    return RoutedStream(target.deployment, first, rest, translator, stream, held)
+
+
+async def _rest(
+    stream: UpstreamStream,
+    events: AsyncIterator[Any],
+    translator: StreamTranslator,
+    lease: Lease,
+) -> AsyncGenerator[bytes, None]:
+    """The stream after its first chunks; releases the deployment however it ends."""
+    try:
+        while not translator.done:
+            event = await anext(events, None)
+            if event is None:
+                raise UpstreamUnavailable("The upstream stream ended before it was complete.")
+            for chunk in translator.feed(event):
+                yield chunk
+    except UpstreamError as error:
+        lease.fail(error)
+        raise
+    finally:
+        stream.close()
+        lease.release()
+
+
+async def _first_chunks(events: AsyncIterator[Any], translator: StreamTranslator) -> list[bytes]:
+    """Read events until the translator yields something to forward (or the stream ends)."""
+    async for event in events:
+        chunks = translator.feed(event)
+        if chunks or translator.done:
+            return chunks
+    if translator.done:
+        return []
+    raise UpstreamUnavailable("The upstream stream ended before its first chunk.")
