@@ -92,6 +92,8 @@ def _serve(args: argparse.Namespace) -> int:
         "access_log": False,
         "log_level": args.log_level,
         "lifespan": "on",
+        "proxy_headers": False,
+        "server_header": False,
         "timeout_graceful_shutdown": 30,
     }
     if args.workers > 1:

@@ -65,6 +65,8 @@ def uvicorn_config(app: ASGIApp, *, lifespan: bool, embedded: bool) -> uvicorn.C
         log_config=None if embedded else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
         backlog=_BACKLOG,
+        proxy_headers=False,
+        server_header=False,
     )
 
 
