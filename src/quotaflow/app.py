@@ -6,18 +6,23 @@ import logging
 from typing import TYPE_CHECKING
 
 from quotaflow.auth import Authenticator
+from quotaflow.catalog import ModelCatalog, Tokenizer
 from quotaflow.clock import Clock, SystemClock
 from quotaflow.errors import ConfigError
 from quotaflow.providers import PROVIDERS, UpstreamClient, create_adapter
 from quotaflow.routing import Router, build_groups
+from quotaflow.routing.context import ContextCheck, ModelLimits
 from quotaflow.server import GatewayApp
 from quotaflow.server.services import Services
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Iterable
 
+    from quotaflow.catalog import ModelSpec
     from quotaflow.config import Settings
     from quotaflow.providers.base import ProviderAdapter
+    from quotaflow.routing.deployment import ModelGroup
 
 __all__ = ["build_router", "create_app"]
 
@@ -45,9 +50,38 @@ def build_router(
                 problems.append(f"model_list ({group.name}): {exc}")
     if problems:
         raise ConfigError(problems)
+    prices = _prices(groups.values(), ModelCatalog.bundled())
+    limits = {
+        deployment_id: ModelLimits(spec.max_input_tokens, spec.encoding)
+        for deployment_id, spec in prices.items()
+    }
     return Router(
-        groups, adapters, client, settings.router_settings, clock=clock or SystemClock(), rng=rng
+        groups,
+        adapters,
+        client,
+        settings.router_settings,
+        clock=clock or SystemClock(),
+        rng=rng,
+        prices=prices,
+        context=ContextCheck(
+            limits, Tokenizer(), enabled=settings.router_settings.enable_pre_call_checks
+        ),
     )
+
+
+def _prices(groups: Iterable[ModelGroup], catalog: ModelCatalog) -> dict[str, ModelSpec]:
+    """Each deployment's prices and context window: the bundled table plus config overrides."""
+    return {
+        deployment.id: catalog.for_deployment(
+            deployment.provider,
+            deployment.upstream_model,
+            base_model=deployment.base_model,
+            input_cost_per_token=deployment.input_cost_per_token,
+            output_cost_per_token=deployment.output_cost_per_token,
+        )
+        for group in groups
+        for deployment in group.deployments
+    }
 
 
 def create_app(

@@ -10,6 +10,7 @@ import openai
 import orjson
 import pytest
 
+from quotaflow.errors import UpstreamRateLimited
 from quotaflow.fake import FakeFault, FaultKind
 from tests.support import MASTER_KEY, Stack, two_region_settings
 
@@ -30,7 +31,10 @@ async def _post(url: str, body: dict[str, Any] | None = None, **kwargs: Any) -> 
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            url + "/v1/chat/completions", json=body or BODY, headers=HEADERS, **kwargs
+            url + "/v1/chat/completions",
+            json=body or BODY,
+            headers=kwargs.pop("headers", HEADERS),
+            **kwargs,
         ) as r,
     ):
         return r.status, dict(r.headers), orjson.loads(await r.read())
@@ -211,3 +215,93 @@ async def test_a_client_leaving_mid_stream_cancels_the_upstream_call(stack: Stac
         await asyncio.sleep(0.02)
     assert health.in_flight("sweden") == 0
     assert sweden.app.stats.cancelled_streams == 1
+
+
+async def test_a_request_header_lowers_the_timeout_but_never_raises_it(stack: Stack):
+    sweden = await stack.region("sweden")
+    gateway = await stack.gateway(two_region_settings([sweden], num_retries=0, timeout=60))
+    sweden.app.add_faults(FakeFault(FaultKind.HANG, times=5))
+
+    started = asyncio.get_running_loop().time()
+    status, _, body = await _post(gateway.url, headers={**HEADERS, "x-quotaflow-timeout": "0.3"})
+
+    assert status == 504
+    assert asyncio.get_running_loop().time() - started < 5
+    assert body["error"]["type"] == "timeout_error"
+
+
+async def test_priority_is_the_gateways_and_never_reaches_the_upstream(stack: Stack):
+    sweden = await stack.region("sweden")
+    gateway = await stack.gateway(two_region_settings([sweden]))
+
+    status, _, _ = await _post(gateway.url, {**BODY, "priority": 2})
+    bad, _, error = await _post(gateway.url, {**BODY, "priority": "high"})
+
+    assert status == 200
+    assert b"priority" not in sweden.app.stats.recent[-1].body
+    assert bad == 400
+    assert error["error"]["param"] == "priority"
+
+
+async def test_a_queued_call_says_how_long_it_waited(stack: Stack):
+    sweden = await stack.region("sweden")
+    gateway = await stack.gateway(two_region_settings([sweden], num_retries=0, queue_timeout=5))
+    gateway.app.services.router.health.record_failure(
+        "sweden", UpstreamRateLimited("busy", retry_after_s=0.3)
+    )
+
+    status, headers, _ = await _post(gateway.url)
+
+    assert status == 200
+    assert float(headers["x-quotaflow-queue-ms"]) >= 250
+    assert float(headers["x-quotaflow-overhead-ms"]) < 100  # queue time is not overhead
+
+
+async def test_a_prompt_too_long_for_every_window_is_refused_or_sent_to_its_fallback(stack: Stack):
+    small = await stack.region("small")
+    large = await stack.region("large")
+    settings = two_region_settings([small])
+    settings["model_list"][0]["model_info"]["base_model"] = "gpt-4"  # an 8,192-token window
+    gateway = await stack.gateway(settings)
+    long_prompt = {**BODY, "messages": [{"role": "user", "content": "word " * 9_000}]}
+
+    status, _, error = await _post(gateway.url, long_prompt)
+
+    assert status == 400
+    assert error["error"]["code"] == "context_length_exceeded"
+    assert "9008 tokens" in error["error"]["message"]
+    assert sum(small.app.stats.requests.values()) == 0
+
+    settings["model_list"].append(
+        {
+            "model_name": "gpt-4-32k",
+            "litellm_params": {
+                "model": "azure/gpt-4-32k",
+                "api_base": large.url,
+                "api_key": "key-large",
+            },
+            "model_info": {"id": "large", "base_model": "gpt-4-32k"},
+        }
+    )
+    settings["router_settings"]["context_window_fallbacks"] = [{"gpt-4-preview": ["gpt-4-32k"]}]
+    fallback = await stack.gateway(settings)
+
+    status, headers, _ = await _post(fallback.url, long_prompt)
+
+    assert status == 200
+    assert headers["x-quotaflow-deployment"] == "large"
+    assert sum(small.app.stats.requests.values()) == 0
+
+
+async def test_the_price_table_prices_every_answer(stack: Stack):
+    sweden = await stack.region("sweden")
+    settings = two_region_settings([sweden])
+    settings["model_list"][0]["model_info"]["base_model"] = "azure/gpt-4o"
+    gateway = await stack.gateway(settings)
+
+    status, headers, body = await _post(gateway.url)
+
+    usage = body["usage"]
+    expected = usage["prompt_tokens"] * 2.5e-06 + usage["completion_tokens"] * 1e-05
+    assert status == 200
+    assert float(headers["x-quotaflow-response-cost"]) == pytest.approx(expected)

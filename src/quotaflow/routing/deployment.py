@@ -35,6 +35,9 @@ class Deployment:
     stream_timeout_s: float | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     drop_params: bool = False  # drop what the provider cannot honour instead of answering 400
+    base_model: str | None = None  # what the deployment really is (Azure names are arbitrary)
+    input_cost_per_token: float | None = None  # overrides the price table
+    output_cost_per_token: float | None = None
 
     @property
     def first_token_timeout_s(self) -> float:
@@ -101,6 +104,9 @@ def _deployment(
         else router.stream_timeout,
         extra_headers=extra,
         drop_params=params.drop_params if params.drop_params is not None else drop_params,
+        base_model=entry.model_info.base_model,
+        input_cost_per_token=params.input_cost_per_token,
+        output_cost_per_token=params.output_cost_per_token,
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from quotaflow.catalog import cost_usd
 from quotaflow.errors import (
     AllAttemptsFailed,
     Attempt,
@@ -32,6 +33,7 @@ from quotaflow.errors import (
     Fault,
     ModelNotFound,
     NoDeploymentAvailable,
+    PromptTooLong,
     RoutingError,
     UpstreamError,
     UpstreamRateLimited,
@@ -45,11 +47,14 @@ from quotaflow.routing.usage import UsageWindows
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Mapping, Sequence
+    from decimal import Decimal
 
+    from quotaflow.catalog import ModelSpec
     from quotaflow.clock import Clock
     from quotaflow.config import RouterSettings
-    from quotaflow.providers.base import Operation, ProviderAdapter, UpstreamReply
+    from quotaflow.providers.base import Operation, ProviderAdapter, UpstreamReply, Usage
     from quotaflow.providers.http import UpstreamClient
+    from quotaflow.routing.context import ContextCheck
     from quotaflow.routing.deployment import Deployment, ModelGroup
 
 __all__ = ["Call", "RoutedReply", "RoutedStream", "Router"]
@@ -95,6 +100,7 @@ class RoutedReply:
     attempts: list[Attempt]
     upstream_s: float
     queue_s: float = 0.0
+    cost_usd: Decimal | None = None
 
 
 Attempter = Callable[[Call, "Deployment", "ProviderAdapter"], "Awaitable[T]"]
@@ -112,13 +118,16 @@ class Router:
         *,
         clock: Clock,
         rng: random.Random | None = None,
-        cost_per_token: Mapping[str, float] | None = None,
+        prices: Mapping[str, ModelSpec] | None = None,
+        context: ContextCheck | None = None,
     ) -> None:
         self._groups = dict(groups)
         self._adapters = adapters
         self._client = client
         self._settings = settings
         self._clock = clock
+        self._prices = prices or {}
+        self._context = context
         self.health = HealthTracker(
             clock, cooldown_s=settings.cooldown_time, allowed_fails=settings.allowed_fails
         )
@@ -130,7 +139,11 @@ class Router:
             health=self.health,
             usage=self.usage,
             rng=rng or random.Random(),
-            cost_per_token=cost_per_token or {},
+            cost_per_token={
+                deployment_id: float(spec.input_cost_per_token + spec.output_cost_per_token)
+                for deployment_id, spec in self._prices.items()
+                if spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
+            },
             latency_buffer=settings.routing_strategy_args.lowest_latency_buffer,
         )
         self._strategies: dict[str, Strategy] = {
@@ -167,7 +180,21 @@ class Router:
         """Route a call whose answer is read whole."""
         trace = _Trace()
         reply, deployment = await self._serve(call, trace, self._complete_once)
-        return RoutedReply(reply, deployment, trace.attempts, trace.upstream_s, trace.queue_s)
+        return RoutedReply(
+            reply,
+            deployment,
+            trace.attempts,
+            trace.upstream_s,
+            trace.queue_s,
+            cost_usd=self.cost_of(deployment.id, reply.usage),
+        )
+
+    def cost_of(self, deployment_id: str, usage: Usage | None) -> Decimal | None:
+        """What ``usage`` costs on the deployment, from the price table; ``None`` if unknown."""
+        spec = self._prices.get(deployment_id)
+        if spec is None or usage is None:
+            return None
+        return cost_usd(usage, spec)
 
     async def stream(self, call: Call) -> RoutedStream:
         """Route a streamed call; returns once a deployment produced its first chunk."""
@@ -223,11 +250,16 @@ class Router:
         group = self.group(call.model)
         try:
             return await self._in_group(group, call, trace, attempt)
+        except PromptTooLong as error:
+            targets = self._chain(self._settings.context_window_fallbacks, group.name)
+            if not targets:
+                raise
+            last: Exception = error
         except _FALLBACK_ERRORS as error:
             targets = self._fallbacks(group.name, error)
             if not targets:
                 raise
-            last: Exception = error
+            last = error
         except ContentPolicyViolation as error:
             targets = self._chain(self._settings.content_policy_fallbacks, group.name)
             if not targets:
@@ -236,7 +268,7 @@ class Router:
         for name in targets[: self._settings.max_fallbacks]:
             try:
                 return await self._in_group(self.group(name), call, trace, attempt)
-            except (*_FALLBACK_ERRORS, ContentPolicyViolation) as error:
+            except (*_FALLBACK_ERRORS, ContentPolicyViolation, PromptTooLong) as error:
                 last = error
         raise last
 
@@ -254,10 +286,15 @@ class Router:
         self, group: ModelGroup, call: Call, trace: _Trace, attempt: Attempter[T]
     ) -> tuple[T, Deployment]:
         tokens = arrival_tokens(call.op, call.payload, self._settings.default_max_tokens)
+        pool = (
+            self._context.fitting(group, call.op, call.payload)
+            if self._context is not None
+            else group.deployments
+        )
         tried: set[str] = set()
         last: UpstreamError | None = None
         for _ in range(self._settings.num_retries + 1):
-            deployment = await self._admit(group, call, tokens, tried, trace)
+            deployment = await self._admit(group, pool, call, tokens, tried, trace)
             if deployment is None:
                 break
             tried.add(deployment.id)
@@ -280,14 +317,20 @@ class Router:
             finally:
                 if release:
                     self._release(group.name, deployment.id)
-        raise self._exhausted(group, last, trace, tokens)
+        raise self._exhausted(group, pool, last, trace, tokens)
 
     async def _admit(
-        self, group: ModelGroup, call: Call, tokens: int, tried: set[str], trace: _Trace
+        self,
+        group: ModelGroup,
+        pool: Sequence[Deployment],
+        call: Call,
+        tokens: int,
+        tried: set[str],
+        trace: _Trace,
     ) -> Deployment | None:
         """A deployment for the next attempt: at once if one can take it, else via the queue."""
         if not self.queue.busy(group.name):
-            deployment, _ = self._pick(group, tokens, tried)
+            deployment, _ = self._pick(group.name, pool, tokens, tried)
             if deployment is not None:
                 return deployment
         settings = self._settings
@@ -295,29 +338,29 @@ class Router:
         deadline = started + settings.queue_timeout
         priority = call.priority if call.priority is not None else settings.default_priority
         deployment, _ = await self.queue.wait(
-            group.name, priority, deadline, lambda: self._pick(group, tokens, tried)
+            group.name, priority, deadline, lambda: self._pick(group.name, pool, tokens, tried)
         )
         trace.queue_s += self._clock.monotonic() - started
         return deployment
 
     def _pick(
-        self, group: ModelGroup, tokens: int, tried: set[str]
+        self, group: str, pool: Sequence[Deployment], tokens: int, tried: set[str]
     ) -> tuple[Deployment | None, float]:
         """A deployment that can take the call now, or ``None`` and how long until one could."""
-        healthy = self.health.available(group.deployments)
+        healthy = self.health.available(pool)
         fresh = [d for d in healthy if d.id not in tried] if tried else healthy
         candidates = fresh or healthy
-        strategy = self._strategies[group.name]
+        strategy = self._strategies[group]
         if candidates:
             chosen = strategy.choose(_best_tier(candidates), tokens)
             if chosen is not None:
                 return chosen, 0.0
-        return None, self._soonest_room_s(group, tokens, quota=strategy.enforces_quota)
+        return None, self._soonest_room_s(pool, tokens, quota=strategy.enforces_quota)
 
-    def _soonest_room_s(self, group: ModelGroup, tokens: int, *, quota: bool) -> float:
+    def _soonest_room_s(self, pool: Sequence[Deployment], tokens: int, *, quota: bool) -> float:
         now = self._clock.monotonic()
         waits = []
-        for deployment in group.deployments:
+        for deployment in pool:
             wait = max(0.0, self.health.cooling_until(deployment.id) - now)
             if quota:
                 wait = max(wait, self.usage.headroom(deployment, tokens).wait_s)
@@ -350,10 +393,15 @@ class Router:
         trace.attempts.append(Attempt(deployment.id, outcome, error.upstream_status, duration))
 
     def _exhausted(
-        self, group: ModelGroup, last: UpstreamError | None, trace: _Trace, tokens: int
+        self,
+        group: ModelGroup,
+        pool: Sequence[Deployment],
+        last: UpstreamError | None,
+        trace: _Trace,
+        tokens: int,
     ) -> RoutingError | CallTooLarge:
         quota = self._strategies[group.name].enforces_quota
-        wait_s = self._soonest_room_s(group, tokens, quota=quota)
+        wait_s = self._soonest_room_s(pool, tokens, quota=quota)
         if last is None and math.isinf(wait_s):
             return CallTooLarge(
                 f"This call is charged {tokens} tokens on arrival (prompt plus max_tokens), more "

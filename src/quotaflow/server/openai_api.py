@@ -57,6 +57,8 @@ async def call_model(services: Services, exchange: Exchange, op: Operation) -> N
         routed.upstream_s,
         queue_s=routed.queue_s,
     )
+    if routed.cost_usd is not None:
+        extra.append((b"x-quotaflow-response-cost", f"{routed.cost_usd:.10f}".encode()))
     await exchange.send_json(200, routed.reply.body, extra)
 
 
