@@ -7,10 +7,11 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "quotaflow needs Python 3.11 or newer (found $("$python" --version))" >&2; exit 1; }
   "$python" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored" >&2)
 fi
 stamp=".venv/.installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  # This machine's pip configuration names optional local indexes; keep their notices out.
+  .venv/bin/python -m pip install --quiet -e ".[$extras]" 2> >(grep -v "is ignored" >&2)
   touch "$stamp"
 fi
