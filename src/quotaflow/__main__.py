@@ -37,6 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="two fake Azure regions behind the gateway, live")
     demo.add_argument("--requests", type=int, default=300, help="requests to send (default 300)")
     demo.add_argument("--concurrency", type=int, default=24)
+
+    simulate = commands.add_parser("simulate", help="compare routing strategies under a scenario")
+    simulate.add_argument("scenario", type=Path, help="scenario YAML (see docs/simulator.md)")
+    simulate.add_argument(
+        "--strategies",
+        type=lambda names: [name.strip() for name in names.split(",") if name.strip()],
+        help="comma-separated strategies (default: the scenario's)",
+    )
+    simulate.add_argument("--json", type=Path, dest="json_path", help="write every metric here")
+    simulate.add_argument("--png", type=Path, dest="png_path", help="write a chart here")
+    simulate.add_argument("--speed", type=float, help="virtual seconds per real second")
     return parser
 
 
@@ -53,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "check-config":
             return _check_config(args.config)
+        if args.command == "simulate":
+            from quotaflow.simulator import run_simulation  # noqa: PLC0415
+
+            return run_simulation(
+                args.scenario,
+                strategies=args.strategies,
+                json_path=args.json_path,
+                png_path=args.png_path,
+                speed=args.speed,
+            )
         from quotaflow.demo import run_demo  # noqa: PLC0415 - only the demo needs the openai SDK
 
         exit_code: int = run_demo(requests=args.requests, concurrency=args.concurrency)

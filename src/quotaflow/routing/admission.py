@@ -121,12 +121,14 @@ class AdmissionQueue(Generic[T]):
                 result, wait_s = attempt()
                 if result is not None:
                     return result, wait_s
-                if remaining <= 0:
+                if wait_s > remaining:
+                    # Room comes too late for this call: say so now, not at the deadline.
                     return None, wait_s
                 nap = min(wait_s, remaining, _MAX_NAP_S)
-            elif remaining <= 0:
-                return None, attempt()[1]
             else:
+                head_wait = attempt()[1]
+                if head_wait > remaining:
+                    return None, head_wait
                 nap = min(remaining, _MAX_NAP_S)
             waiter.wake.clear()
             await self._nap(waiter.wake, max(nap, 0.001))
