@@ -68,10 +68,11 @@ async def gateway(stack: Stack, *upstreams: Upstream) -> Gateway:
                 "model": "anthropic/claude-sonnet-4-5",
                 "api_base": u.url,
                 "api_key": f"key-{u.name}",
+                "order": rank,  # the first upstream is always tried first
             },
             "model_info": {"id": u.name},
         }
-        for u in upstreams
+        for rank, u in enumerate(upstreams, start=1)
     ]
     return await stack.gateway(
         {"model_list": deployments, "general_settings": {"master_key": MASTER_KEY}}

@@ -55,9 +55,10 @@ async def _post(url: str, body: dict[str, Any] | None = None, **kwargs: Any) -> 
 async def test_a_failing_region_is_retried_on_the_other_and_cooled_down(stack: Stack, fault):
     sweden = await stack.region("sweden")
     france = await stack.region("france")
-    gateway = await stack.gateway(
-        two_region_settings([sweden, france], routing_strategy="simple-shuffle")
-    )
+    settings = two_region_settings([sweden, france])
+    settings["model_list"][0]["litellm_params"]["order"] = 1  # Sweden is always tried first
+    settings["model_list"][1]["litellm_params"]["order"] = 2
+    gateway = await stack.gateway(settings)
     sweden.app.add_faults(FakeFault(fault.kind, times=100, status=fault.status))
 
     results = [await _post(gateway.url) for _ in range(12)]
