@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import logging
 import math
 import shutil
 import sys
@@ -34,10 +33,10 @@ from quotaflow._demo_view import DemoResult, LiveView, RegionState, Snapshot, su
 from quotaflow.app import create_app
 from quotaflow.config import load_settings
 from quotaflow.fake import FakeProviderConfig, create_fake_app
-from quotaflow.serving import serve_app
+from quotaflow.serving import quiet_loggers, serve_app
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     import openai
     from openai.types.chat import ChatCompletionMessageParam
@@ -379,20 +378,6 @@ async def _start_region(
     return Region(spec, fake, url)
 
 
-@contextlib.contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """Keep the servers' and HTTP clients' INFO lines (one per request) out of the panel."""
-    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
 async def demo(
     *,
     requests: int,
@@ -416,7 +401,7 @@ async def demo(
     live = out.isatty() if live is None else live
     view = LiveView(out, live=live, width=shutil.get_terminal_size().columns if live else None)
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(_quiet_logs())
+        stack.enter_context(quiet_loggers(*_CHATTY_LOGGERS))
         regions = [await _start_region(stack, spec, jobs) for spec in REGIONS]
         mapping = gateway_config(regions)
         out.write(_intro(regions, mapping, jobs, concurrency, duration_s))

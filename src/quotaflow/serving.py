@@ -9,13 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
 import uvicorn
 
-__all__ = ["base_url", "bind_socket", "serve_app", "serve_forever", "uvicorn_config"]
+__all__ = [
+    "base_url",
+    "bind_socket",
+    "quiet_loggers",
+    "serve_app",
+    "serve_forever",
+    "uvicorn_config",
+]
 
 ASGIApp = Callable[
     [
@@ -106,3 +114,17 @@ async def serve_app(
 def serve_forever(app: ASGIApp, sock: socket.socket, *, lifespan: bool = False) -> None:
     """Serve ``app`` on ``sock`` with uvloop and httptools until SIGINT or SIGTERM."""
     uvicorn.Server(uvicorn_config(app, lifespan=lifespan, embedded=False)).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str) -> Generator[None, None, None]:
+    """Raise these loggers to WARNING for a while: in-process servers log a line per request."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

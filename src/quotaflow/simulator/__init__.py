@@ -8,21 +8,20 @@ a Markdown table, JSON and a PNG chart. See docs/simulator.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import json
-import logging
 import sys
 from typing import TYPE_CHECKING, TextIO
 
 from quotaflow.config import ROUTING_STRATEGIES
 from quotaflow.errors import ConfigError
+from quotaflow.serving import quiet_loggers
 from quotaflow.simulator.report import Summary, markdown_table, summarize, to_json, write_png
 from quotaflow.simulator.runner import RunResult, run_strategy
 from quotaflow.simulator.scenario import Scenario, load_scenario, parse_scenario
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 __all__ = [
@@ -83,7 +82,7 @@ def run_simulation(
         raise ConfigError([f"--strategies: unknown {', '.join(unknown)} (one of: {known})"])
     if speed is not None and speed <= 0:
         raise ConfigError(["--speed: must be positive"])
-    with _quiet_logs(), asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with quiet_loggers(*_CHATTY_LOGGERS), asyncio.Runner(loop_factory=_loop_factory()) as runner:
         summaries = runner.run(simulate(scenario, strategies, speed=speed, progress=sys.stderr))
     out.write(markdown_table(scenario, summaries) + "\n")
     if json_path is not None:
@@ -92,20 +91,6 @@ def run_simulation(
     if png_path is not None and not write_png(scenario, summaries, png_path):
         sys.stderr.write(_NO_MATPLOTLIB)
     return 0
-
-
-@contextlib.contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """Keep the fake servers' start and stop lines out of the output."""
-    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
