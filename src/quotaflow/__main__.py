@@ -101,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from quotaflow.app import create_app  # noqa: PLC0415
     from quotaflow.config import load_settings  # noqa: PLC0415
+    from quotaflow.serving import freeze_heap  # noqa: PLC0415
 
     loaded = load_settings(args.config) if args.config else load_settings()
     for warning in loaded.warnings:
@@ -130,7 +131,9 @@ def _serve(args: argparse.Namespace) -> int:
             "quotaflow.app:app_from_environment", factory=True, workers=args.workers, **options
         )
         return 0
-    uvicorn.run(create_app(loaded.settings), **options)
+    app = create_app(loaded.settings)
+    freeze_heap()
+    uvicorn.run(app, **options)
     return 0
 
 

@@ -116,6 +116,9 @@ def create_app(
 def app_from_environment() -> GatewayApp:
     """The app for a worker process: settings from the file that ``QUOTAFLOW_CONFIG`` names."""
     from quotaflow.config import load_settings  # noqa: PLC0415
+    from quotaflow.serving import freeze_heap  # noqa: PLC0415
 
     loaded = load_settings()
-    return create_app(loaded.settings)
+    app = create_app(loaded.settings)
+    freeze_heap()
+    return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import logging
 import socket
@@ -19,6 +20,7 @@ import uvicorn
 __all__ = [
     "base_url",
     "bind_socket",
+    "freeze_heap",
     "quiet_loggers",
     "serve_app",
     "serve_forever",
@@ -128,3 +130,18 @@ def quiet_loggers(*names: str) -> Generator[None, None, None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def freeze_heap(*, young_threshold: int = 20_000) -> None:
+    """Tune the garbage collector for a long-running server, once the app is built.
+
+    Everything allocated at start-up (config, adapters, the price table, imported modules)
+    moves to the permanent generation, so collections stop re-scanning it; and the young
+    generation may grow larger between collections. A request allocates a few dozen
+    short-lived objects: with CPython's default threshold (700) a gateway spends a measurable
+    share of its CPU in the collector.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle, old)
