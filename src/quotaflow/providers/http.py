@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from quotaflow.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from quotaflow.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from quotaflow.providers.base import ServerSentEvent
 
 if TYPE_CHECKING:
@@ -56,29 +61,61 @@ class UpstreamStream:
             self._response.release()
 
     async def events(self) -> AsyncIterator[ServerSentEvent]:
-        """Each event; ``event:`` lines name it, ``data:`` lines are joined with newlines."""
-        data: list[bytes] = []
-        name = ""
+        """Each event; ``event:`` lines name it, ``data:`` lines are joined with newlines.
+
+        Reads whatever the network delivered at once and splits it here, rather than awaiting
+        line by line: an upstream that sends many events together costs one read.
+        """
+        parser = _SSEParser()
         try:
-            async for raw in self._response.content:
-                line = raw.rstrip(b"\r\n")
-                if not line:
-                    if data:
-                        yield ServerSentEvent(b"\n".join(data), name)
-                        data, name = [], ""
-                elif line.startswith(b"data:"):
-                    value = line[5:]
-                    data.append(value[1:] if value[:1] == b" " else value)
-                elif line.startswith(b"event:"):
-                    name = line[6:].strip().decode("utf-8", "replace")
+            async for block in self._response.content.iter_any():
+                for event in parser.feed(block):
+                    yield event
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc) from exc
-        if data:  # some providers end the body without a blank line
-            yield ServerSentEvent(b"\n".join(data), name)
+        last = parser.finish()  # some providers end the body without a blank line
+        if last is not None:
+            yield last
 
     def close(self) -> None:
         """Stop reading; the connection is dropped, so the upstream stops generating."""
         self._response.close()
+
+
+class _SSEParser:
+    """Server-sent events from byte blocks split anywhere (``\n`` or ``\r\n`` line ends)."""
+
+    __slots__ = ("_data", "_name", "_rest")
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._data: list[bytes] = []
+        self._name = ""
+
+    def feed(self, block: bytes) -> list[ServerSentEvent]:
+        """The events completed by ``block``."""
+        lines = (self._rest + block).split(b"\n")
+        self._rest = lines.pop()
+        if len(self._rest) > _READ_BUFFER_BYTES:
+            raise UpstreamBadResponse("The upstream sent a stream line longer than 1 MiB.")
+        events: list[ServerSentEvent] = []
+        for raw in lines:
+            line = raw[:-1] if raw[-1:] == b"\r" else raw
+            if not line:
+                if self._data:
+                    events.append(ServerSentEvent(b"\n".join(self._data), self._name))
+                    self._data, self._name = [], ""
+            elif line[:5] == b"data:":
+                value = line[5:]
+                self._data.append(value[1:] if value[:1] == b" " else value)
+            elif line[:6] == b"event:":
+                self._name = line[6:].strip().decode("utf-8", "replace")
+        return events
+
+    def finish(self) -> ServerSentEvent | None:
+        """The last event, when the body ended without the blank line after it."""
+        events = self.feed(b"\n\n")
+        return events[-1] if events else None
 
 
 def _translate(exc: BaseException) -> UpstreamError:
