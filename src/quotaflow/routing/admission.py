@@ -4,6 +4,9 @@ When no deployment of a model group can take a call (all cooling down, or every 
 used), the call joins the group's queue. Only the head of the queue tries to get a deployment:
 it sleeps until the soonest moment one could have room (or until it is woken: a new call joined,
 a call finished), tries again, and leaves with a deployment or, at its deadline, with nothing.
+A call is told at once, rather than at its deadline, when room will come too late: when the calls
+ahead of it will take longer (at the recent pace of admissions) than it may wait, or when the
+head's room is further away than its deadline.
 Lower ``priority`` values go first, then arrival order. A waiter that leaves for any reason —
 served, timed out, cancelled because its client went away — is removed and the next head is
 woken, so no call is lost or served twice.
@@ -29,6 +32,8 @@ T = TypeVar("T")
 # How long a waiter sleeps, at most, before trying again: the soonest-room estimate can be wrong
 # (a cooldown ended early, the upstream's headers said more), so it never sleeps blind for long.
 _MAX_NAP_S = 1.0
+# The admission pace is trusted for a newcomer's estimate only if someone was admitted lately.
+_PACE_MEMORY_S = 10.0
 
 
 @dataclass(order=True)
@@ -56,6 +61,8 @@ class AdmissionQueue(Generic[T]):
         self._max_size = max_size
         self._queues: dict[str, list[_Waiter]] = {}
         self._seq = itertools.count()
+        self._last_admission: dict[str, float] = {}
+        self._admission_gap_s: dict[str, float] = {}
         self.stats = QueueStats()
 
     def busy(self, key: str) -> bool:
@@ -89,6 +96,11 @@ class AdmissionQueue(Generic[T]):
         if self.stats.waiting >= self._max_size:
             self.stats.turned_away += 1
             return None, attempt()[1]
+        ahead = self._ahead_s(key, priority, self._clock.monotonic())
+        if ahead > deadline - self._clock.monotonic():
+            # Those already waiting will take longer than this call may wait: say so now.
+            self.stats.turned_away += 1
+            return None, ahead
         queue = self._queues.setdefault(key, [])
         waiter = _Waiter(priority, next(self._seq))
         heapq.heappush(queue, waiter)
@@ -105,7 +117,29 @@ class AdmissionQueue(Generic[T]):
             self.stats.turned_away += 1
         else:
             self.stats.admitted += 1
+            self._note_admission(key)
         return result, wait_s
+
+    def _note_admission(self, key: str) -> None:
+        """Keep a moving average of the time between admissions, per key."""
+        now = self._clock.monotonic()
+        last = self._last_admission.get(key)
+        self._last_admission[key] = now
+        if last is None:
+            return
+        gap = now - last
+        average = self._admission_gap_s.get(key)
+        self._admission_gap_s[key] = gap if average is None else average + 0.2 * (gap - average)
+
+    def _ahead_s(self, key: str, priority: int, now: float) -> float:
+        """How long the calls ahead of a newcomer will take to be admitted, at the recent pace."""
+        queue = self._queues.get(key)
+        gap = self._admission_gap_s.get(key)
+        last = self._last_admission.get(key)
+        if not queue or gap is None or last is None or now - last > _PACE_MEMORY_S:
+            return 0.0
+        ahead = sum(1 for waiter in queue if waiter.priority <= priority)
+        return ahead * gap
 
     async def _until_served(
         self,

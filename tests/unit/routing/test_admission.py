@@ -1,0 +1,62 @@
+"""The admission queue on a manual clock: order, deadlines, and answering early."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quotaflow.clock import ManualClock
+from quotaflow.routing.admission import AdmissionQueue
+
+
+async def test_a_newcomer_is_told_at_once_when_those_ahead_take_longer_than_its_deadline():
+    clock = ManualClock()
+    queue: AdmissionQueue[str] = AdmissionQueue(clock, max_size=100)
+    for _ in range(3):  # admissions one second apart set the pace
+        assert (await queue.wait("g", 0, clock.monotonic() + 30, lambda: ("d", 0.0)))[0] == "d"
+        clock.advance(1.0)
+
+    blocked = [
+        asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, lambda: (None, 0.5)))
+        for _ in range(5)
+    ]
+    await asyncio.sleep(0)
+    assert queue.waiting("g") == 5
+
+    result, ahead_s = await queue.wait("g", 0, clock.monotonic() + 3, lambda: (None, 0.5))
+
+    assert result is None
+    assert ahead_s == 5.0  # five calls ahead, one second each
+    assert queue.stats.turned_away == 1
+    for task in blocked:
+        task.cancel()
+    await asyncio.gather(*blocked, return_exceptions=True)
+    assert queue.waiting() == 0
+
+
+async def test_the_head_gives_up_when_room_comes_after_its_deadline():
+    clock = ManualClock()
+    queue: AdmissionQueue[str] = AdmissionQueue(clock, max_size=10)
+
+    result, wait_s = await queue.wait("g", 0, clock.monotonic() + 5, lambda: (None, 60.0))
+
+    assert (result, wait_s) == (None, 60.0)
+    assert clock.monotonic() == 1_000.0  # it did not sleep until its deadline
+
+
+async def test_cancelled_waiters_leave_and_wake_the_next():
+    clock = ManualClock()
+    queue: AdmissionQueue[str] = AdmissionQueue(clock, max_size=10)
+    room = {"free": False}
+
+    def attempt() -> tuple[str | None, float]:
+        return ("d", 0.0) if room["free"] else (None, 0.2)
+
+    first = asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, attempt))
+    second = asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, attempt))
+    await asyncio.sleep(0)
+    first.cancel()
+    room["free"] = True
+    queue.notify("g")
+
+    assert (await second)[0] == "d"
+    assert queue.waiting() == 0
