@@ -16,6 +16,7 @@ from quotaflow.errors import (
     UpstreamAuthFailed,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamMisconfigured,
     UpstreamRateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -116,6 +117,12 @@ def classify(status: int, headers: Mapping[str, str], fields: JSON, provider: st
             f"The {provider} deployment failed (HTTP {status}).",
             upstream_status=status,
             retry_after_s=retry,
+        )
+    if status == 404:
+        # The gateway builds the URL and names the model: a 404 is the deployment's config.
+        return UpstreamMisconfigured(
+            f"The {provider} deployment's model or endpoint does not exist upstream (HTTP 404).",
+            upstream_status=status,
         )
     body = normalised_error(fields, status)
     kind = _REJECTIONS.get(code_text or "", UpstreamRejected)

@@ -21,6 +21,7 @@ from quotaflow.errors import (
     InvalidRequest,
     UpstreamAuthFailed,
     UpstreamBadResponse,
+    UpstreamMisconfigured,
     UpstreamRateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -776,6 +777,12 @@ def classify(status: int, headers: Mapping[str, str], fields: JSON) -> UpstreamE
             f"The {PROVIDER} deployment {what} (HTTP {status}).",
             upstream_status=status,
             retry_after_s=retry_after_s(headers),
+        )
+    if status == 404:
+        # The gateway builds the URL and names the model: a 404 is the deployment's config.
+        return UpstreamMisconfigured(
+            f"The {PROVIDER} deployment's model does not exist upstream (HTTP 404).",
+            upstream_status=status,
         )
     message = fields.get("message")
     if not isinstance(message, str) or not message:

@@ -14,6 +14,7 @@ from quotaflow.errors import (
     UpstreamAuthFailed,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamMisconfigured,
     UpstreamRateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -805,9 +806,15 @@ def test_credentials_and_billing_are_the_deployments_fault(status, kind):
     assert error.fault is Fault.DEPLOYMENT
 
 
+def test_an_unknown_model_is_the_deployments_fault():
+    error = classify(404, error_body("not_found_error"))
+    assert isinstance(error, UpstreamMisconfigured)
+    assert error.fault is Fault.DEPLOYMENT
+
+
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(400, "invalid_request_error"), (404, "not_found_error"), (413, "request_too_large")],
+    [(400, "invalid_request_error"), (413, "request_too_large")],
 )
 def test_request_errors_are_returned_in_openai_shape(status, kind):
     error = classify(status, error_body(kind, "messages: Field required"))

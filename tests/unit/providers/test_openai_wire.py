@@ -158,12 +158,12 @@ def test_content_filter_goes_back_in_openai_shape_with_azure_details():
     }
 
 
-def test_a_404_model_from_openai_goes_back_unchanged():
+def test_a_404_means_the_deployment_names_a_model_the_upstream_does_not_have():
     body = orjson.dumps({"error": {"message": "no such model", "code": "model_not_found"}})
     error = OpenAIAdapter(OPENAI).classify_error(404, {}, body)
-    assert error.fault is Fault.REQUEST
-    assert error.status == 404
-    assert error.body()["error"]["code"] == "model_not_found"
+    assert isinstance(error, UpstreamMisconfigured)
+    assert error.fault is Fault.DEPLOYMENT  # cool it down and try another deployment
+    assert error.status == 502
 
 
 @pytest.mark.parametrize(

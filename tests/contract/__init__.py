@@ -1,0 +1,1 @@
+"""One contract suite run over every provider adapter."""

@@ -1,0 +1,1 @@
+"""Tests of the container image, the Kubernetes manifests and the Helm chart."""

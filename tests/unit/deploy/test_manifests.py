@@ -1,0 +1,474 @@
+"""The deployment files agree with Kubernetes and with the server they deploy.
+
+Every way of deploying is rendered offline — the Kustomize base and overlay by ``kustomize.py``
+(cross-checked against ``kubectl kustomize`` where one is installed), the Helm chart by Helm's own
+engine (``charts.py``) with several values sets — and each rendering must: validate against the
+Kubernetes JSON schemas of ``KUBERNETES_VERSION`` (``kubernetes-validate``, strict: unknown fields
+fail); start ``quotaflow serve`` on the port the container, the probes and the Service use; probe
+the server's real health routes; provide every ``os.environ/NAME`` of its config in the pod's
+environment; and hand the config, with that environment, to ``load_settings`` without an error.
+The Dockerfile's command must parse to the same ``serve`` options.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from quotaflow.__main__ import _parser
+from quotaflow.config import Settings, load_settings
+from quotaflow.server.routes import exact_routes
+from tests.unit.deploy import charts, kustomize
+from tests.unit.deploy.dockerfile import exec_form, final_stage, instructions
+from tests.unit.deploy.manifests import Rendering, Resource, parse_documents, pod_spec
+
+if TYPE_CHECKING:
+    import argparse
+
+ROOT = Path(__file__).resolve().parents[3]
+KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
+CHART_DIR = ROOT / "deploy" / "helm" / "quotaflow"
+KUBERNETES_VERSION = "1.30"
+
+GATEWAY = "quotaflow"  # the gateway's container name, in every rendering
+PORT = 4000
+GRACEFUL_SHUTDOWN_S = 30  # uvicorn's timeout_graceful_shutdown in quotaflow.__main__._serve
+_ENV_PREFIX = "os.environ/"
+
+EXAMPLE_SECRETS = kustomize.env_file(KUSTOMIZE_DIR / "base" / "secrets.env.example")
+EXISTING_SECRET = "quotaflow-managed"  # made by the user (External Secrets, …) before install
+
+CHART_CASES: dict[str, dict[str, Any]] = {
+    "helm-default": {"secrets": EXAMPLE_SECRETS},
+    "helm-postgres": {
+        "secrets": EXAMPLE_SECRETS,
+        "postgres": {"enabled": True, "password": "0123456789abcdef"},
+    },
+    "helm-external-database": {
+        "secrets": EXAMPLE_SECRETS,
+        "externalDatabaseUrl": "postgresql://quotaflow:secret@db.example.com:5432/quotaflow",
+    },
+    "helm-existing-secret": {"existingSecret": EXISTING_SECRET, "replicaCount": 5, "workers": 4},
+    "helm-without-redis": {
+        "secrets": {k: v for k, v in EXAMPLE_SECRETS.items() if k != "REDIS_PASSWORD"},
+        "redis": {"enabled": False},
+    },
+}
+FAILING_CHART_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "helm-no-values": ({}, "config names os.environ/MASTER_KEY: set secrets.MASTER_KEY"),
+    "helm-empty-secret": (
+        {"secrets": EXAMPLE_SECRETS | {"AZURE_API_KEY_FRANCE": ""}},
+        "secrets.AZURE_API_KEY_FRANCE is empty",
+    ),
+    "helm-two-databases": (
+        {
+            "secrets": EXAMPLE_SECRETS,
+            "postgres": {"enabled": True, "password": "p"},
+            "externalDatabaseUrl": "postgresql://u:p@h/db",
+        },
+        "not both",
+    ),
+    "helm-postgres-without-password": (
+        {"secrets": EXAMPLE_SECRETS, "postgres": {"enabled": True}},
+        "postgres.password",
+    ),
+}
+KUSTOMIZATIONS = {"kustomize-base": "base", "kustomize-postgres": "overlays/postgres"}
+RENDERINGS = [*KUSTOMIZATIONS, *CHART_CASES]
+WITH_DATABASE = {"kustomize-postgres", "helm-postgres", "helm-external-database"}
+
+
+# Rendering ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kustomize_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of deploy/kubernetes with each ``*.env`` made from its ``*.env.example``."""
+    tree = tmp_path_factory.mktemp("kubernetes") / "kubernetes"
+    shutil.copytree(KUSTOMIZE_DIR, tree)
+    for example in tree.rglob("*.env.example"):
+        shutil.copyfile(example, example.with_suffix(""))
+    return tree
+
+
+@pytest.fixture(scope="session")
+def chart_results() -> dict[str, charts.ChartResult]:
+    """The chart rendered with every values set (successful and failing), in one child process."""
+    cases = dict(CHART_CASES) | {name: case[0] for name, case in FAILING_CHART_CASES.items()}
+    try:
+        return charts.render_cases(CHART_DIR, cases)
+    except charts.HelmUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Helm cannot run here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def renderings(
+    kustomize_tree: Path, chart_results: dict[str, charts.ChartResult]
+) -> dict[str, Rendering]:
+    """Every rendering by name."""
+    found = {
+        name: Rendering(name, tuple(kustomize.build(kustomize_tree / sub)))
+        for name, sub in KUSTOMIZATIONS.items()
+    }
+    for name in CHART_CASES:
+        result = chart_results[name]
+        assert result.error is None, f"{name}: {result.error}"
+        texts = [text for path, text in result.manifests.items() if path.endswith(".yaml")]
+        documents = parse_documents(texts)
+        if name == "helm-existing-secret":  # the Secret the user created beforehand
+            documents += (_secret(EXISTING_SECRET, EXAMPLE_SECRETS),)
+        found[name] = Rendering(name, documents)
+    return found
+
+
+@pytest.fixture(params=RENDERINGS)
+def rendering(request: pytest.FixtureRequest, renderings: dict[str, Rendering]) -> Rendering:
+    """Each rendering in turn."""
+    found: Rendering = renderings[request.param]
+    return found
+
+
+def _environment_references(config_text: str) -> set[str]:
+    """The NAMEs of every ``os.environ/NAME`` value in a config file."""
+    found: set[str] = set()
+    pending: list[object] = [yaml.safe_load(config_text)]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and value.startswith(_ENV_PREFIX):
+            found.add(value.removeprefix(_ENV_PREFIX))
+    return found
+
+
+def _secret(name: str, data: dict[str, str]) -> Resource:
+    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded}
+
+
+def _serve_options(container: Resource) -> argparse.Namespace:
+    """The container's command line, parsed by the ``quotaflow`` command's own parser."""
+    command = container.get("command", ["quotaflow"])
+    assert command == ["quotaflow"], "the image's entrypoint is the quotaflow command"
+    options = _parser().parse_args(container["args"])
+    assert options.command == "serve"
+    return options
+
+
+def _config(rendering: Rendering) -> str:
+    workload = rendering.workload_with_container(GATEWAY)
+    container = rendering.container(GATEWAY)
+    return rendering.mounted_file(workload, container, str(_serve_options(container).config))
+
+
+def _settings(rendering: Rendering) -> Settings:
+    container = rendering.container(GATEWAY)
+    data = yaml.safe_load(_config(rendering))
+    loaded = load_settings(data=data, environ=rendering.environment(container))
+    assert loaded.warnings == ()
+    return loaded.settings
+
+
+# Kubernetes schemas ------------------------------------------------------------------------------
+
+
+def test_every_document_validates_against_the_kubernetes_schema(rendering: Rendering):
+    assert rendering.documents
+    for document in rendering.documents:
+        where = f"{rendering.name}: {document['kind']} {document['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(part) for part in error.path)
+            pytest.fail(f"{where}: {path}: {error.message}")
+
+
+def test_every_resource_of_a_namespaced_kustomization_is_in_its_namespace(
+    renderings: dict[str, Rendering],
+):
+    for name in KUSTOMIZATIONS:
+        namespaces = {doc["metadata"].get("namespace") for doc in renderings[name].documents}
+        assert namespaces == {"inv-demo"}, name
+
+
+# The gateway's command line, port and probes -----------------------------------------------------
+
+
+def test_gateway_listens_on_the_port_that_the_container_and_service_expose(rendering: Rendering):
+    container = rendering.container(GATEWAY)
+    options = _serve_options(container)
+
+    assert options.host == "0.0.0.0"  # noqa: S104 - reachable from the kubelet and the Service
+    assert options.port == PORT
+    assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    (service,) = rendering.services_selecting(rendering.workload_with_container(GATEWAY))
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] in ("http", PORT)
+
+
+def test_probes_are_the_servers_health_routes(rendering: Rendering):
+    container = rendering.container(GATEWAY)
+    routes = exact_routes()
+    probes = {kind: container[kind] for kind in ("startupProbe", "livenessProbe")}
+
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/readiness", "port": "http"}
+    assert ("GET", "/health/readiness") in routes
+    for kind, probe in probes.items():
+        assert probe["httpGet"]["port"] == "http", kind
+        assert ("GET", probe["httpGet"]["path"]) in routes, kind
+        # Liveness must not fail while the gateway drains or its upstreams are down.
+        assert probe["httpGet"]["path"] in ("/health/liveliness", "/health/liveness"), kind
+
+
+def test_shutdown_leaves_time_for_endpoints_removal_and_requests_in_flight(rendering: Rendering):
+    container = rendering.container(GATEWAY)
+    pod = pod_spec(rendering.workload_with_container(GATEWAY))
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+
+    assert command[0] == "sleep"
+    assert pod["terminationGracePeriodSeconds"] >= int(command[1]) + GRACEFUL_SHUTDOWN_S + 5
+
+
+def test_gateway_runs_several_replicas_with_resources_and_rolls_without_losing_capacity(
+    rendering: Rendering,
+):
+    deployment = rendering.workload_with_container(GATEWAY)
+    resources = rendering.container(GATEWAY)["resources"]
+
+    assert deployment["spec"]["replicas"] >= 3
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert {"cpu", "memory"} <= resources["requests"].keys()
+    assert "memory" in resources["limits"]
+    (budget,) = rendering.all("PodDisruptionBudget")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_every_container_runs_as_non_root_on_a_read_only_root_filesystem(rendering: Rendering):
+    for workload in rendering.all("Deployment") + rendering.all("StatefulSet"):
+        pod = pod_spec(workload)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] > 0
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, container["name"]
+            assert context["allowPrivilegeEscalation"] is False, container["name"]
+            assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+
+
+# Config and environment --------------------------------------------------------------------------
+
+
+def test_every_environment_reference_of_the_config_is_in_the_gateways_environment(
+    rendering: Rendering,
+):
+    environ = rendering.environment(rendering.container(GATEWAY))
+    referenced = _environment_references(_config(rendering))
+
+    assert referenced
+    assert referenced <= environ.keys()
+    assert not any("$(" in value for value in environ.values()), "an undefined $(NAME)"
+
+
+def test_config_loads_with_the_pods_environment(rendering: Rendering):
+    settings = _settings(rendering)
+
+    assert {entry.model_info.id for entry in settings.model_list} == {"sweden", "france"}
+    assert settings.general_settings.master_key is not None
+    assert (settings.general_settings.database_url is not None) == (rendering.name in WITH_DATABASE)
+
+
+def test_config_points_at_the_redis_service_with_the_password_redis_uses(rendering: Rendering):
+    router = _settings(rendering).router_settings
+    if rendering.name == "helm-without-redis":
+        assert router.redis_host is None
+        assert not rendering.all("Deployment")[1:], "only the gateway runs"
+        return
+    redis = rendering.workload_with_container("redis")
+    (service,) = rendering.services_selecting(redis)
+    (port,) = service["spec"]["ports"]
+    (container_port,) = rendering.container("redis")["ports"]
+    args = rendering.container("redis")["args"]
+    redis_password = rendering.environment(rendering.container("redis"))["REDIS_PASSWORD"]
+
+    assert router.redis_host == service["metadata"]["name"]
+    assert router.redis_port == port["port"]
+    assert port["targetPort"] == container_port["name"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert router.redis_password is not None
+    assert router.redis_password.get_secret_value() == redis_password
+
+
+def test_database_url_points_at_the_postgres_service_as_its_user(rendering: Rendering):
+    if rendering.name not in WITH_DATABASE:
+        assert "DATABASE_URL" not in rendering.environment(rendering.container(GATEWAY))
+        return
+    database_url = _settings(rendering).general_settings.database_url
+    assert database_url is not None
+    url = urlsplit(database_url.get_secret_value())
+    assert url.scheme == "postgresql"
+    if rendering.name == "helm-external-database":
+        assert url.hostname == "db.example.com"
+        return
+    postgres = rendering.workload_with_container("postgres")
+    (service,) = rendering.services_selecting(postgres)
+    (port,) = service["spec"]["ports"]
+    postgres_env = rendering.environment(rendering.container("postgres"))
+
+    assert url.hostname == service["metadata"]["name"] == postgres["spec"]["serviceName"]
+    assert url.port == port["port"]
+    assert url.username == postgres_env["POSTGRES_USER"]
+    assert url.password == postgres_env["POSTGRES_PASSWORD"]
+    assert url.path == "/" + postgres_env["POSTGRES_DB"]
+
+
+def test_secrets_example_names_exactly_what_the_base_config_references():
+    config = (KUSTOMIZE_DIR / "base" / "config.yaml").read_text(encoding="utf-8")
+
+    assert set(EXAMPLE_SECRETS) == _environment_references(config)
+
+
+def test_overlay_config_is_the_base_config_plus_database_url():
+    base = yaml.safe_load((KUSTOMIZE_DIR / "base" / "config.yaml").read_text(encoding="utf-8"))
+    overlay_path = KUSTOMIZE_DIR / "overlays" / "postgres" / "config.yaml"
+    overlay = yaml.safe_load(overlay_path.read_text(encoding="utf-8"))
+
+    base["general_settings"]["database_url"] = "os.environ/DATABASE_URL"
+    assert overlay == base
+
+
+def test_chart_default_config_is_the_kustomize_config(renderings: dict[str, Rendering]):
+    chart = yaml.safe_load(_config(renderings["helm-default"]))
+    base = yaml.safe_load(_config(renderings["kustomize-base"]))
+
+    assert chart["router_settings"].pop("redis_host") == "quotaflow-redis"
+    assert base["router_settings"].pop("redis_host") == "redis"
+    assert chart == base
+
+
+def test_chart_values_set_replicas_and_workers(renderings: dict[str, Rendering]):
+    rendering = renderings["helm-existing-secret"]
+    options = _serve_options(rendering.container(GATEWAY))
+
+    assert rendering.workload_with_container(GATEWAY)["spec"]["replicas"] == 5
+    assert options.workers == 4
+    assert not [s for s in rendering.all("Secret") if s["metadata"]["name"] != EXISTING_SECRET]
+
+
+@pytest.mark.parametrize("case", FAILING_CHART_CASES)
+def test_chart_refuses_values_that_cannot_work(
+    case: str, chart_results: dict[str, charts.ChartResult]
+):
+    error = chart_results[case].error
+
+    assert error is not None
+    assert FAILING_CHART_CASES[case][1] in error
+
+
+def test_chart_lints_clean():
+    try:
+        report = charts.lint(CHART_DIR, {"secrets": EXAMPLE_SECRETS}, f"v{KUBERNETES_VERSION}.0")
+    except charts.HelmUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Helm cannot run here: {exc}")
+    problems = [m for m in report["messages"] if m["severity"] >= 2]  # warnings and errors
+
+    assert report["errors"] == []
+    assert problems == []
+
+
+# Kustomize: this renderer against the real one ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_python_renderer_matches_kubectl_kustomize(
+    name: str, kustomize_tree: Path, renderings: dict[str, Rendering]
+):
+    kubectl = shutil.which("kubectl")
+    binary = shutil.which("kustomize")
+    if binary is not None:
+        command = [binary, "build", str(kustomize_tree / KUSTOMIZATIONS[name])]
+    elif kubectl is not None:
+        command = [kubectl, "kustomize", str(kustomize_tree / KUSTOMIZATIONS[name])]
+    else:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    built = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)  # noqa: S603
+
+    def key(doc: Resource) -> tuple[str, str]:
+        return doc["kind"], doc["metadata"]["name"]
+
+    expected = sorted(parse_documents([built.stdout]), key=key)
+    assert sorted(renderings[name].documents, key=key) == expected
+
+
+# The image ---------------------------------------------------------------------------------------
+
+
+def test_image_is_multi_stage_and_runs_as_a_numeric_non_root_user():
+    steps = instructions((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    final = final_stage(steps)
+    users = [step.arguments for step in final if step.keyword == "USER"]
+
+    assert sum(step.keyword == "FROM" for step in steps) >= 2
+    assert not any(step.keyword == "COPY" and "--from" not in step.arguments for step in final)
+    assert users
+    uid = users[-1].partition(":")[0]
+    assert uid.isdigit()
+    assert int(uid) > 0
+
+
+def test_image_command_is_the_manifests_serve_command(renderings: dict[str, Rendering]):
+    final = final_stage(instructions((ROOT / "Dockerfile").read_text(encoding="utf-8")))
+    by_keyword = {step.keyword: step.arguments for step in final}
+    entrypoint = exec_form(by_keyword["ENTRYPOINT"])
+    command = exec_form(by_keyword["CMD"])
+    image = _parser().parse_args(command)
+
+    assert entrypoint == ["quotaflow"]
+    assert by_keyword["EXPOSE"].split() == [str(PORT)]
+    assert "--port" in command  # said, not left to the default
+    base = renderings["kustomize-base"].container(GATEWAY)
+    assert base["args"] == command
+    for rendering in renderings.values():
+        options = _serve_options(rendering.container(GATEWAY))
+        assert (options.config, options.host, options.port) == (
+            image.config,
+            image.host,
+            image.port,
+        ), rendering.name
+
+
+def test_image_healthcheck_probes_a_health_route():
+    final = final_stage(instructions((ROOT / "Dockerfile").read_text(encoding="utf-8")))
+    (healthcheck,) = [step.arguments for step in final if step.keyword == "HEALTHCHECK"]
+    urls = re.findall(r"http://127\.0\.0\.1:(\d+)(/[\w/]+)", healthcheck)
+
+    assert urls == [(str(PORT), "/health/liveliness")]
+    assert ("GET", "/health/liveliness") in exact_routes()
+
+
+def test_build_context_holds_only_what_the_image_needs():
+    patterns = [
+        line
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+
+    assert patterns[0] == "*"  # everything else is excluded, secrets.env included
+    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(patterns)
