@@ -299,7 +299,7 @@ class Router:
                 break
             tried.add(deployment.id)
             self.health.acquire(deployment.id)
-            self.usage.charge(deployment.id, tokens)
+            self.usage.charge(deployment, tokens)
             started = self._clock.monotonic()
             release = True
             try:
@@ -388,7 +388,7 @@ class Router:
         if error.fault is not Fault.REQUEST:
             self.health.record_failure(deployment.id, error)
         if isinstance(error, UpstreamRateLimited):
-            self.usage.refund(deployment.id, tokens)  # a refused call does not count upstream
+            self.usage.refund(deployment, tokens)  # a refused call does not count upstream
         outcome = type(error).__name__
         trace.attempts.append(Attempt(deployment.id, outcome, error.upstream_status, duration))
 

@@ -39,8 +39,10 @@ class Headroom:
 
 @dataclass(slots=True)
 class _Window:
+    # Plain floats and ints in deques: nothing here for the garbage collector to traverse.
     requests: deque[float] = field(default_factory=deque)
-    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+    token_times: deque[float] = field(default_factory=deque)
+    token_counts: deque[int] = field(default_factory=deque)
     token_sum: int = 0
     hint_requests: int | None = None
     hint_tokens: int | None = None
@@ -82,30 +84,40 @@ class UsageWindows:
                 waits.append(window.hint_until - now)
         return Headroom(max(0.0, min(free_parts)), max(waits))
 
-    def charge(self, deployment_id: str, tokens: int) -> None:
-        """Count one call of ``tokens`` (estimated on arrival) against the deployment."""
+    def charge(self, deployment: Deployment, tokens: int) -> None:
+        """Count one call of ``tokens`` (estimated on arrival) against the deployment.
+
+        Windows are kept only for deployments that declare a quota; for the others only the
+        upstream's own remaining-quota hint is counted down.
+        """
         now = self._clock.monotonic()
-        window = self._windows.get(deployment_id)
+        window = self._windows.get(deployment.id)
         if window is None:
-            window = self._windows[deployment_id] = _Window()
-        window.requests.append(now)
-        window.tokens.append((now, tokens))
-        window.token_sum += tokens
+            window = self._windows[deployment.id] = _Window()
         if window.hint_until > now:
             if window.hint_requests is not None:
                 window.hint_requests -= 1
             if window.hint_tokens is not None:
                 window.hint_tokens -= tokens
+        if deployment.rpm is None and deployment.tpm is None:
+            return
+        self._expire(deployment.id, now)
+        window.requests.append(now)
+        window.token_times.append(now)
+        window.token_counts.append(tokens)
+        window.token_sum += tokens
 
-    def refund(self, deployment_id: str, tokens: int) -> None:
+    def refund(self, deployment: Deployment, tokens: int) -> None:
         """Take back the newest charge: the upstream refused the call before counting it."""
-        window = self._windows.get(deployment_id)
+        window = self._windows.get(deployment.id)
         if window is None or not window.requests:
             return
         window.requests.pop()
-        for index in range(len(window.tokens) - 1, -1, -1):
-            if window.tokens[index][1] == tokens:
-                del window.tokens[index]
+        counts = window.token_counts
+        for index in range(len(counts) - 1, -1, -1):
+            if counts[index] == tokens:
+                del counts[index]
+                del window.token_times[index]
                 window.token_sum -= tokens
                 break
 
@@ -131,11 +143,12 @@ class UsageWindows:
         window = self._windows.get(deployment_id)
         if window is None:
             window = self._windows[deployment_id] = _Window()
-        requests, tokens = window.requests, window.tokens
+        requests, times, counts = window.requests, window.token_times, window.token_counts
         while requests and requests[0] <= now - REQUEST_WINDOW_S:
             requests.popleft()
-        while tokens and tokens[0][0] <= now - TOKEN_WINDOW_S:
-            window.token_sum -= tokens.popleft()[1]
+        while times and times[0] <= now - TOKEN_WINDOW_S:
+            times.popleft()
+            window.token_sum -= counts.popleft()
         return window
 
 
@@ -146,7 +159,7 @@ def _token_wait(window: _Window, tpm: int, tokens: int, now: float) -> float:
     if tokens > tpm:
         return math.inf  # larger than the whole quota: it never fits
     excess = window.token_sum + tokens - tpm
-    for at, charged in window.tokens:
+    for at, charged in zip(window.token_times, window.token_counts, strict=True):
         excess -= charged
         if excess <= 0:
             return at + TOKEN_WINDOW_S - now

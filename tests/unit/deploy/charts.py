@@ -81,8 +81,13 @@ _UNAVAILABLE = 3
 def _main() -> int:  # pragma: no cover - runs in the child process
     try:
         import helm_python as helm  # noqa: PLC0415 - only the child loads the Go runtime
-    except (ImportError, OSError) as exc:
-        sys.stderr.write(f"helm-python-sdk cannot be loaded: {exc}\n")
+    except ImportError as exc:
+        sys.stderr.write(f"helm-python-sdk is not installed: {exc}\n")
+        return _UNAVAILABLE
+    try:
+        helm.helm_sdk_version()  # loads the native library now
+    except (OSError, helm.HelmError) as exc:
+        sys.stderr.write(f"helm-python-sdk has no native library for this platform: {exc}\n")
         return _UNAVAILABLE
     request = json.load(sys.stdin)
     chart = request["chart"]

@@ -13,6 +13,7 @@ The Dockerfile's command must parse to the same ``serve`` options.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ from tests.unit.deploy.manifests import Rendering, Resource, parse_documents, po
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[3]
 KUSTOMIZE_DIR = ROOT / "deploy" / "kubernetes"
@@ -105,23 +107,23 @@ def kustomize_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chart_results() -> dict[str, charts.ChartResult]:
     """The chart rendered with every values set (successful and failing), in one child process."""
     cases = dict(CHART_CASES) | {name: case[0] for name, case in FAILING_CHART_CASES.items()}
-    try:
+    with _helm_or_skip():
         return charts.render_cases(CHART_DIR, cases)
-    except charts.HelmUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"Helm cannot run here: {exc}")
 
 
 @pytest.fixture(scope="session")
-def renderings(
-    kustomize_tree: Path, chart_results: dict[str, charts.ChartResult]
-) -> dict[str, Rendering]:
-    """Every rendering by name."""
-    found = {
+def kustomize_renderings(kustomize_tree: Path) -> dict[str, Rendering]:
+    """The Kustomize base and overlay, built."""
+    return {
         name: Rendering(name, tuple(kustomize.build(kustomize_tree / sub)))
         for name, sub in KUSTOMIZATIONS.items()
     }
+
+
+@pytest.fixture(scope="session")
+def chart_renderings(chart_results: dict[str, charts.ChartResult]) -> dict[str, Rendering]:
+    """The chart's releases that rendered, by case."""
+    found = {}
     for name in CHART_CASES:
         result = chart_results[name]
         assert result.error is None, f"{name}: {result.error}"
@@ -134,10 +136,22 @@ def renderings(
 
 
 @pytest.fixture(params=RENDERINGS)
-def rendering(request: pytest.FixtureRequest, renderings: dict[str, Rendering]) -> Rendering:
+def rendering(request: pytest.FixtureRequest) -> Rendering:
     """Each rendering in turn."""
-    found: Rendering = renderings[request.param]
+    source = "kustomize_renderings" if request.param in KUSTOMIZATIONS else "chart_renderings"
+    found: Rendering = request.getfixturevalue(source)[request.param]
     return found
+
+
+@contextlib.contextmanager
+def _helm_or_skip() -> Iterator[None]:
+    """Skip when Helm cannot run on this platform, except in CI, where that is a failure."""
+    try:
+        yield
+    except charts.HelmUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Helm cannot run here: {exc}")
 
 
 def _environment_references(config_text: str) -> set[str]:
@@ -198,10 +212,10 @@ def test_every_document_validates_against_the_kubernetes_schema(rendering: Rende
 
 
 def test_every_resource_of_a_namespaced_kustomization_is_in_its_namespace(
-    renderings: dict[str, Rendering],
+    kustomize_renderings: dict[str, Rendering],
 ):
-    for name in KUSTOMIZATIONS:
-        namespaces = {doc["metadata"].get("namespace") for doc in renderings[name].documents}
+    for name, rendering in kustomize_renderings.items():
+        namespaces = {doc["metadata"].get("namespace") for doc in rendering.documents}
         assert namespaces == {"inv-demo"}, name
 
 
@@ -343,6 +357,12 @@ def test_secrets_example_names_exactly_what_the_base_config_references():
     assert set(EXAMPLE_SECRETS) == _environment_references(config)
 
 
+def test_every_secrets_file_is_ignored_by_git():
+    for example in KUSTOMIZE_DIR.rglob("*.env.example"):
+        ignored = (example.parent / ".gitignore").read_text(encoding="utf-8").splitlines()
+        assert example.with_suffix("").name in ignored, example
+
+
 def test_overlay_config_is_the_base_config_plus_database_url():
     base = yaml.safe_load((KUSTOMIZE_DIR / "base" / "config.yaml").read_text(encoding="utf-8"))
     overlay_path = KUSTOMIZE_DIR / "overlays" / "postgres" / "config.yaml"
@@ -352,17 +372,19 @@ def test_overlay_config_is_the_base_config_plus_database_url():
     assert overlay == base
 
 
-def test_chart_default_config_is_the_kustomize_config(renderings: dict[str, Rendering]):
-    chart = yaml.safe_load(_config(renderings["helm-default"]))
-    base = yaml.safe_load(_config(renderings["kustomize-base"]))
+def test_chart_default_config_is_the_kustomize_config(
+    kustomize_renderings: dict[str, Rendering], chart_renderings: dict[str, Rendering]
+):
+    chart = yaml.safe_load(_config(chart_renderings["helm-default"]))
+    base = yaml.safe_load(_config(kustomize_renderings["kustomize-base"]))
 
     assert chart["router_settings"].pop("redis_host") == "quotaflow-redis"
     assert base["router_settings"].pop("redis_host") == "redis"
     assert chart == base
 
 
-def test_chart_values_set_replicas_and_workers(renderings: dict[str, Rendering]):
-    rendering = renderings["helm-existing-secret"]
+def test_chart_values_set_replicas_and_workers(chart_renderings: dict[str, Rendering]):
+    rendering = chart_renderings["helm-existing-secret"]
     options = _serve_options(rendering.container(GATEWAY))
 
     assert rendering.workload_with_container(GATEWAY)["spec"]["replicas"] == 5
@@ -381,12 +403,8 @@ def test_chart_refuses_values_that_cannot_work(
 
 
 def test_chart_lints_clean():
-    try:
+    with _helm_or_skip():
         report = charts.lint(CHART_DIR, {"secrets": EXAMPLE_SECRETS}, f"v{KUBERNETES_VERSION}.0")
-    except charts.HelmUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"Helm cannot run here: {exc}")
     problems = [m for m in report["messages"] if m["severity"] >= 2]  # warnings and errors
 
     assert report["errors"] == []
@@ -398,7 +416,7 @@ def test_chart_lints_clean():
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 def test_python_renderer_matches_kubectl_kustomize(
-    name: str, kustomize_tree: Path, renderings: dict[str, Rendering]
+    name: str, kustomize_tree: Path, kustomize_renderings: dict[str, Rendering]
 ):
     kubectl = shutil.which("kubectl")
     binary = shutil.which("kustomize")
@@ -414,7 +432,7 @@ def test_python_renderer_matches_kubectl_kustomize(
         return doc["kind"], doc["metadata"]["name"]
 
     expected = sorted(parse_documents([built.stdout]), key=key)
-    assert sorted(renderings[name].documents, key=key) == expected
+    assert sorted(kustomize_renderings[name].documents, key=key) == expected
 
 
 # The image ---------------------------------------------------------------------------------------
@@ -433,25 +451,35 @@ def test_image_is_multi_stage_and_runs_as_a_numeric_non_root_user():
     assert int(uid) > 0
 
 
-def test_image_command_is_the_manifests_serve_command(renderings: dict[str, Rendering]):
+def _image_command() -> tuple[list[str], list[str], list[str]]:
+    """The final stage's ENTRYPOINT, CMD and EXPOSE."""
     final = final_stage(instructions((ROOT / "Dockerfile").read_text(encoding="utf-8")))
     by_keyword = {step.keyword: step.arguments for step in final}
-    entrypoint = exec_form(by_keyword["ENTRYPOINT"])
-    command = exec_form(by_keyword["CMD"])
-    image = _parser().parse_args(command)
+    return (
+        exec_form(by_keyword["ENTRYPOINT"]),
+        exec_form(by_keyword["CMD"]),
+        by_keyword["EXPOSE"].split(),
+    )
+
+
+def test_image_runs_quotaflow_serve_on_the_exposed_port(
+    kustomize_renderings: dict[str, Rendering],
+):
+    entrypoint, command, exposed = _image_command()
+    options = _parser().parse_args(command)
 
     assert entrypoint == ["quotaflow"]
-    assert by_keyword["EXPOSE"].split() == [str(PORT)]
+    assert options.command == "serve"
     assert "--port" in command  # said, not left to the default
-    base = renderings["kustomize-base"].container(GATEWAY)
-    assert base["args"] == command
-    for rendering in renderings.values():
-        options = _serve_options(rendering.container(GATEWAY))
-        assert (options.config, options.host, options.port) == (
-            image.config,
-            image.host,
-            image.port,
-        ), rendering.name
+    assert exposed == [str(options.port)] == [str(PORT)]
+    assert kustomize_renderings["kustomize-base"].container(GATEWAY)["args"] == command
+
+
+def test_container_serves_what_the_image_serves(rendering: Rendering):
+    image = _parser().parse_args(_image_command()[1])
+    options = _serve_options(rendering.container(GATEWAY))
+
+    assert (options.config, options.host, options.port) == (image.config, image.host, image.port)
 
 
 def test_image_healthcheck_probes_a_health_route():

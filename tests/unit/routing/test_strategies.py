@@ -98,7 +98,7 @@ def test_usage_based_never_exceeds_declared_quota():
         chosen = strategy.choose([small, big], 500)
         if chosen is None:
             break
-        state.usage.charge(chosen.id, 500)
+        state.usage.charge(chosen, 500)
         sent[chosen.id] += 500
     assert sent["small"] <= 2_000
     assert sent["big"] <= 10_000
@@ -118,12 +118,12 @@ def test_quota_aware_skips_deployments_without_room_and_balances_load():
     state = _state(clock=clock)
     strategy = QuotaAware(state)
     a, b = _deployment("a", tpm=10_000), _deployment("b", tpm=10_000)
-    state.usage.charge("a", 9_800)
+    state.usage.charge(a, 9_800)
     assert strategy.choose([a, b], 500) is b
     for _ in range(20):  # b holds exactly 20 more
         chosen = strategy.choose([a, b], 500)
         assert chosen is not None
-        state.usage.charge(chosen.id, 500)
+        state.usage.charge(chosen, 500)
     assert strategy.choose([a, b], 500) is None
     clock.advance(61)
     assert strategy.choose([a, b], 500) is not None

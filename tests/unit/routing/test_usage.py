@@ -15,9 +15,9 @@ def test_tokens_slide_over_any_minute():
     clock = ManualClock()
     usage = UsageWindows(clock)
     deployment = _deployment(tpm=1_000)
-    usage.charge("d", 600)
+    usage.charge(deployment, 600)
     clock.advance(30)
-    usage.charge("d", 300)
+    usage.charge(deployment, 300)
     room = usage.headroom(deployment, 200)
     assert room.wait_s == 30  # the first charge leaves the window 60 s after it was made
     assert room.free == pytest.approx(0.1)
@@ -30,7 +30,7 @@ def test_requests_are_paced_per_ten_seconds_like_azure():
     usage = UsageWindows(clock)
     deployment = _deployment(rpm=60)  # 10 per 10 s
     for _ in range(10):
-        usage.charge("d", 1)
+        usage.charge(deployment, 1)
         clock.advance(0.5)
     assert usage.headroom(deployment, 1).wait_s == 5.0
     clock.advance(5)
@@ -44,9 +44,10 @@ def test_a_call_larger_than_the_quota_never_fits():
 
 def test_refund_takes_back_a_refused_call():
     usage = UsageWindows(ManualClock())
-    usage.charge("d", 400)
-    usage.charge("d", 700)
-    usage.refund("d", 700)
+    deployment = _deployment(tpm=10_000)
+    usage.charge(deployment, 400)
+    usage.charge(deployment, 700)
+    usage.refund(deployment, 700)
     assert usage.sent("d") == (1, 400)
 
 
@@ -61,3 +62,18 @@ def test_upstream_headers_tighten_the_picture():
     assert usage.headroom(deployment, 50).wait_s == 0
     clock.advance(11)  # the hint is only trusted for a while
     assert usage.headroom(deployment, 500).wait_s == 0
+
+
+def test_windows_stay_bounded_and_are_kept_only_for_declared_quotas():
+    clock = ManualClock()
+    usage = UsageWindows(clock)
+    quota, free = (
+        _deployment(tpm=10**9),
+        Deployment(id="free", model_group="g", provider="azure", upstream_model="m"),
+    )
+    for _ in range(1_000):
+        usage.charge(quota, 1)
+        usage.charge(free, 1)
+        clock.advance(0.1)  # 100 s in all: the first 40 s have left the minute
+    assert usage.sent("d")[1] == 600
+    assert usage.sent("free") == (0, 0)
