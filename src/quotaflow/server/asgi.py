@@ -42,12 +42,13 @@ class GatewayApp:
         self.services = services
         self._routes = exact_routes()
         self._request_ids = RequestIds()
+        self._now = services.clock.monotonic
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            await self._http(Exchange(scope, receive, send, self._now(), self._request_ids))
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
@@ -63,10 +64,8 @@ class GatewayApp:
         if self._on_shutdown is not None:
             await self._on_shutdown()
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = Exchange(
-            scope, receive, send, self.services.clock.monotonic(), self._request_ids
-        )
+    async def _http(self, exchange: Exchange) -> None:
+        scope = exchange.scope
         try:
             handler = self._resolve(scope["method"], scope["path"], exchange)
             await handler(self.services, exchange)
