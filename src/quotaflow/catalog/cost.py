@@ -45,6 +45,10 @@ def cost_usd(
     can tell the two apart. ``cache_write_tokens`` are the prompt tokens written to a prompt cache
     (Anthropic's ``cache_creation_input_tokens``), billed at the cache-creation price.
     """
+    if not usage.cached_tokens and not cache_write_tokens:
+        simple = _plain_cost(usage, spec)  # most calls: no cache, no long-context tier
+        if simple is not _NOT_PLAIN:
+            return simple
     prompt = _Prompt.of(usage, provider_semantics, cache_write_tokens)
     rates = _Rates.of(spec, long_context=prompt.total > LONG_CONTEXT_THRESHOLD_TOKENS)
     charges = (
@@ -120,6 +124,25 @@ class _Rates:
             cache_read=_first(base.cache_read, base.input),
             cache_write=_first(base.cache_write, base.input),
         )
+
+
+_NOT_PLAIN = Decimal(-1)
+
+
+def _plain_cost(usage: Usage, spec: ModelSpec) -> Decimal | None:
+    """Prompt * input + completion * output, or ``_NOT_PLAIN`` for a long-context prompt."""
+    prompt, completion = max(usage.prompt_tokens, 0), max(usage.completion_tokens, 0)
+    if prompt > LONG_CONTEXT_THRESHOLD_TOKENS:
+        return _NOT_PLAIN
+    input_price, output_price = spec.input_cost_per_token, spec.output_cost_per_token
+    if (prompt and input_price is None) or (completion and output_price is None):
+        return None
+    cost = Decimal(0)
+    if prompt and input_price is not None:
+        cost += prompt * input_price
+    if completion and output_price is not None:
+        cost += completion * output_price
+    return cost
 
 
 def _first(*prices: Decimal | None) -> Decimal | None:

@@ -294,7 +294,9 @@ class Router:
         tried: set[str] = set()
         last: UpstreamError | None = None
         for _ in range(self._settings.num_retries + 1):
-            deployment = await self._admit(group, pool, call, tokens, tried, trace)
+            deployment = self._pick_now(group.name, pool, tokens, tried)
+            if deployment is None:
+                deployment = await self._queued(group, pool, call, tokens, tried, trace)
             if deployment is None:
                 break
             tried.add(deployment.id)
@@ -319,7 +321,15 @@ class Router:
                     self._release(group.name, deployment.id)
         raise self._exhausted(group, pool, last, trace, tokens)
 
-    async def _admit(
+    def _pick_now(
+        self, group: str, pool: Sequence[Deployment], tokens: int, tried: set[str]
+    ) -> Deployment | None:
+        """A deployment at once, unless others already wait in the queue (they go first)."""
+        if self.queue.busy(group):
+            return None
+        return self._pick(group, pool, tokens, tried)[0]
+
+    async def _queued(
         self,
         group: ModelGroup,
         pool: Sequence[Deployment],
@@ -328,11 +338,7 @@ class Router:
         tried: set[str],
         trace: _Trace,
     ) -> Deployment | None:
-        """A deployment for the next attempt: at once if one can take it, else via the queue."""
-        if not self.queue.busy(group.name):
-            deployment, _ = self._pick(group.name, pool, tokens, tried)
-            if deployment is not None:
-                return deployment
+        """A deployment for the next attempt through the admission queue (``None``: none came)."""
         settings = self._settings
         started = self._clock.monotonic()
         deadline = started + settings.queue_timeout
