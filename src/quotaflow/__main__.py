@@ -106,6 +106,12 @@ def _serve(args: argparse.Namespace) -> int:
     loaded = load_settings(args.config) if args.config else load_settings()
     for warning in loaded.warnings:
         logger.warning("config: %s", warning)
+    router_settings = loaded.settings.router_settings
+    if router_settings.redis_host or router_settings.redis_url:
+        logger.warning(
+            "router_settings.redis_*: accepted, but state shared through Redis is not "
+            "implemented yet; this process keeps its own"
+        )
     options = {
         "host": args.host,
         "port": args.port,
@@ -123,8 +129,10 @@ def _serve(args: argparse.Namespace) -> int:
             # Worker processes load the same file; the environment is how uvicorn hands it over.
             os.environ[CONFIG_ENV] = str(args.config.resolve())
         logger.warning(
-            "%d workers: each keeps its own in-flight counts and cooldowns in memory; "
-            "configure Redis (router_settings.redis_host) for state shared across workers",
+            "%d workers: each keeps its own in-flight counts, cooldowns, usage windows and "
+            "queue in memory, so together they may send a deployment up to %d times its "
+            "declared rpm/tpm; state shared through Redis is not implemented yet",
+            args.workers,
             args.workers,
         )
         uvicorn.run(
