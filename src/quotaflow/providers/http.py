@@ -139,6 +139,9 @@ class UpstreamClient:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                # Upstreams' cookies must never be kept, let alone sent on another tenant's call
+                # (and a real jar costs a lookup and an update per call).
+                cookie_jar=aiohttp.DummyCookieJar(),
                 read_bufsize=_READ_BUFFER_BYTES,
                 skip_auto_headers=("User-Agent",),
             )
