@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quotaflow.providers.base import UpstreamRequest
 from quotaflow.providers.http import UpstreamClient
 from quotaflow.serving import serve_app
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
 
 
 async def _cookie_monster(
