@@ -256,6 +256,13 @@ async def test_a_queued_call_says_how_long_it_waited(stack: Stack):
     assert status == 200
     assert float(headers["x-quotaflow-queue-ms"]) >= 250
     assert float(headers["x-quotaflow-overhead-ms"]) < 100  # queue time is not overhead
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(gateway.url + "/health/readiness") as response,
+    ):
+        queue = (await response.json())["queue"]
+    assert (queue["waiting"], queue["admitted"], queue["turned_away"]) == (0, 1, 0)
+    assert queue["wait_s_total"] >= 0.25
 
 
 async def test_a_prompt_too_long_for_every_window_is_refused_or_sent_to_its_fallback(stack: Stack):

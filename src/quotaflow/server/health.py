@@ -32,5 +32,11 @@ async def readiness(services: Services, exchange: Exchange) -> None:
         "model_groups": len(router.groups),
         "deployments": len(deployments),
         "deployments_cooling_down": cooling,
+        "queue": {
+            "waiting": router.queue.stats.waiting,
+            "admitted": router.queue.stats.admitted,
+            "turned_away": router.queue.stats.turned_away,
+            "wait_s_total": round(router.queue.stats.wait_s_total, 3),
+        },
     }
     await exchange.send_json(200 if state.ready else 503, orjson.dumps(body))
