@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 import orjson
 
-from quotaflow.errors import UpstreamMisconfigured
 from quotaflow.providers import _openai_wire as wire
 from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest
 
@@ -24,8 +23,6 @@ DEFAULT_API_VERSION = "2024-10-21"
 # The first dated api-version that accepts ``stream_options.include_usage``.
 _STREAM_USAGE_SINCE = "2024-09-01"
 _DATED = re.compile(r"\d{4}-\d{2}-\d{2}")
-# Azure's structured codes that mean "this deployment is configured wrong", not "this request is".
-_MISCONFIGURED_CODES = frozenset({"DeploymentNotFound", "404"})
 
 
 class AzureOpenAIAdapter:
@@ -76,14 +73,8 @@ class AzureOpenAIAdapter:
         )
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-        """By status; a missing deployment or resource means this deployment is misconfigured."""
-        fields = wire.error_fields(body)
-        if status == 404 and str(fields.get("code")) in _MISCONFIGURED_CODES:
-            return UpstreamMisconfigured(
-                "The azure deployment or resource does not exist (HTTP 404).",
-                upstream_status=status,
-            )
-        return wire.classify(status, headers, fields, self.provider)
+        """By status, as OpenAI's (a 404 ``DeploymentNotFound`` is the deployment's config)."""
+        return wire.classify(status, headers, wire.error_fields(body), self.provider)
 
 
 def _accepts_stream_usage(api_version: str) -> bool:

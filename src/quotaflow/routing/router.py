@@ -28,6 +28,7 @@ from quotaflow.errors import (
     AllAttemptsFailed,
     Attempt,
     CallTooLarge,
+    ClientError,
     ContentPolicyViolation,
     ContextWindowExceeded,
     Fault,
@@ -241,7 +242,9 @@ class Router:
         def lease() -> Lease:
             return Lease(release, failed)
 
-        return await open_routed_stream(self._client, target, lease)
+        routed = await open_routed_stream(self._client, target, lease)
+        self.usage.observe(deployment.id, routed.headers)
+        return routed
 
     async def _serve(
         self, call: Call, trace: _Trace, attempt: Attempter[T]
@@ -296,6 +299,10 @@ class Router:
         for _ in range(self._settings.num_retries + 1):
             deployment = self._pick_now(group.name, pool, tokens, tried)
             if deployment is None:
+                if tried and self._settings.retry_after > 0:
+                    # A retry with nothing healthy waits at least ``retry_after`` (LiteLLM's key).
+                    await self._clock.sleep(self._settings.retry_after)
+                    trace.queue_s += self._settings.retry_after
                 deployment = await self._queued(group, pool, call, tokens, tried, trace)
             if deployment is None:
                 break
@@ -312,6 +319,10 @@ class Router:
                     raise
                 last = error
                 continue
+            except ClientError:
+                # The adapter refused the call before sending it: nothing reached the upstream.
+                self.usage.refund(deployment, tokens)
+                raise
             else:
                 self._record(trace, deployment, started, None, tokens)
                 release = not isinstance(result, RoutedStream)  # the stream's lease releases

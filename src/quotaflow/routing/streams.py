@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from quotaflow.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Callable
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
     from quotaflow.errors import Attempt
     from quotaflow.providers.base import (
@@ -69,6 +69,11 @@ class RoutedStream:
     attempts: list[Attempt] = field(default_factory=list)
     upstream_s: float = 0.0
     queue_s: float = 0.0
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The upstream's response headers (rate-limit hints among them)."""
+        return self._upstream.headers
 
     async def aclose(self) -> None:
         """Stop the upstream stream and release the deployment."""

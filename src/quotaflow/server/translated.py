@@ -39,13 +39,23 @@ async def answer_translated(
     if call.payload.get("stream") is True:
         stream = await router.stream(call)
         extra = routing_headers(
-            services, exchange, stream.deployment.id, stream.attempts, stream.upstream_s
+            services,
+            exchange,
+            stream.deployment.id,
+            stream.attempts,
+            stream.upstream_s,
+            queue_s=stream.queue_s,
         )
         await send_stream(exchange, stream, extra, framing())
         return
     routed = await router.complete(call)
     body = orjson.dumps(render(orjson.loads(routed.reply.body)))
     extra = routing_headers(
-        services, exchange, routed.deployment.id, routed.attempts, routed.upstream_s
+        services,
+        exchange,
+        routed.deployment.id,
+        routed.attempts,
+        routed.upstream_s,
+        queue_s=routed.queue_s,
     )
     await exchange.send_json(200, body, extra)
