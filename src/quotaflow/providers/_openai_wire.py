@@ -220,3 +220,26 @@ class OpenAIStreamTranslator:
         ):
             return []
         return [data]
+
+
+class OpenAIWireAdapter:
+    """What every adapter of an OpenAI-format upstream shares: reading replies, streams, errors.
+
+    Subclasses set ``provider`` and build requests (URL, auth, body) their own way.
+    """
+
+    provider = "openai"
+
+    def parse_reply(
+        self, op: Operation, payload: JSON, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamReply:
+        """The upstream's bytes, checked (extra fields such as Azure's filter results pass)."""
+        return parse_reply(op, body, self.provider)
+
+    def open_stream(self, op: Operation, payload: JSON) -> OpenAIStreamTranslator:
+        """Chunks pass through; Azure's empty and filter-only chunks and unasked-for usage don't."""
+        return OpenAIStreamTranslator(self.provider, forward_usage=client_wants_usage(payload))
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """By status and OpenAI's structured error fields."""
+        return classify(status, headers, error_fields(body), self.provider)

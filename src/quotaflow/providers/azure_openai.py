@@ -9,12 +9,9 @@ from urllib.parse import quote
 import orjson
 
 from quotaflow.providers import _openai_wire as wire
-from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest
+from quotaflow.providers.base import Operation, UpstreamRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from quotaflow.errors import UpstreamError
     from quotaflow.routing.deployment import Deployment
 
 __all__ = ["AzureOpenAIAdapter"]
@@ -25,7 +22,7 @@ _STREAM_USAGE_SINCE = "2024-09-01"
 _DATED = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class AzureOpenAIAdapter:
+class AzureOpenAIAdapter(wire.OpenAIWireAdapter):
     """Posts to ``{api_base}/openai/deployments/{deployment}/{endpoint}?api-version=…``."""
 
     provider = "azure"
@@ -59,22 +56,6 @@ class AzureOpenAIAdapter:
         if stream and op is Operation.CHAT and self._stream_usage:
             payload = wire.with_stream_usage(payload)
         return UpstreamRequest("POST", self._urls[op], self._headers, orjson.dumps(payload))
-
-    def parse_reply(
-        self, op: Operation, payload: dict[str, Any], body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamReply:
-        """The upstream's bytes, checked (Azure's filter annotations are harmless extras)."""
-        return wire.parse_reply(op, body, self.provider)
-
-    def open_stream(self, op: Operation, payload: dict[str, Any]) -> wire.OpenAIStreamTranslator:
-        """Drops Azure's empty first chunk, filter-only chunks and unasked-for usage chunks."""
-        return wire.OpenAIStreamTranslator(
-            self.provider, forward_usage=wire.client_wants_usage(payload)
-        )
-
-    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-        """By status, as OpenAI's (a 404 ``DeploymentNotFound`` is the deployment's config)."""
-        return wire.classify(status, headers, wire.error_fields(body), self.provider)
 
 
 def _accepts_stream_usage(api_version: str) -> bool:

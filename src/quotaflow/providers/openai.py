@@ -7,12 +7,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from quotaflow.providers import _openai_wire as wire
-from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest
+from quotaflow.providers.base import Operation, UpstreamRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from quotaflow.errors import UpstreamError
     from quotaflow.routing.deployment import Deployment
 
 __all__ = ["OpenAIAdapter"]
@@ -20,7 +17,7 @@ __all__ = ["OpenAIAdapter"]
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(wire.OpenAIWireAdapter):
     """Passes OpenAI payloads through, with the deployment's model name and key."""
 
     provider = "openai"
@@ -49,19 +46,3 @@ class OpenAIAdapter:
         if stream and op is Operation.CHAT and self._stream_usage:
             body = wire.with_stream_usage(body)
         return UpstreamRequest("POST", self._urls[op], self._headers, orjson.dumps(body))
-
-    def parse_reply(
-        self, op: Operation, payload: dict[str, Any], body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamReply:
-        """The upstream's bytes, checked."""
-        return wire.parse_reply(op, body, self.provider)
-
-    def open_stream(self, op: Operation, payload: dict[str, Any]) -> wire.OpenAIStreamTranslator:
-        """Chunks pass through as they are; the usage chunk only if the client asked for it."""
-        return wire.OpenAIStreamTranslator(
-            self.provider, forward_usage=wire.client_wants_usage(payload)
-        )
-
-    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-        """By status, with OpenAI's error body."""
-        return wire.classify(status, headers, wire.error_fields(body), self.provider)
