@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=0.0,
+        help="on SIGTERM, report not-ready but keep serving this long before shutting down",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     check = commands.add_parser("check-config", help="validate a config file and say what it means")
@@ -101,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from quotaflow.app import create_app  # noqa: PLC0415
     from quotaflow.config import load_settings  # noqa: PLC0415
-    from quotaflow.serving import freeze_heap  # noqa: PLC0415
+    from quotaflow.serving import DrainingServer, freeze_heap  # noqa: PLC0415
 
     loaded = load_settings(args.config) if args.config else load_settings()
     for warning in loaded.warnings:
@@ -141,7 +147,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     app = create_app(loaded.settings)
     freeze_heap()
-    uvicorn.run(app, **options)
+    server = DrainingServer(
+        uvicorn.Config(app, **options),
+        drain_s=args.drain_seconds,
+        on_drain=app.begin_drain,
+    )
+    server.run()
     return 0
 
 

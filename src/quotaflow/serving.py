@@ -13,11 +13,15 @@ import importlib.util
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+if TYPE_CHECKING:
+    from types import FrameType
+
 __all__ = [
+    "DrainingServer",
     "base_url",
     "bind_socket",
     "freeze_heap",
@@ -145,3 +149,39 @@ def freeze_heap(*, young_threshold: int = 20_000) -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(young_threshold, middle, old)
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server that, on SIGTERM/SIGINT, first reports not-ready while still serving.
+
+    For ``drain_s`` seconds after the first signal, ``on_drain`` has turned readiness to 503
+    (so a load balancer stops sending new calls) and requests are still served; then uvicorn's
+    own graceful shutdown begins: stop accepting, finish what is in flight. A second signal
+    skips the wait.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, drain_s: float, on_drain: Callable[[], None]):
+        super().__init__(config)
+        self._drain_s = drain_s
+        self._on_drain = on_drain
+        self._draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Remember the loop, then serve as uvicorn does."""
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Drain first; exit on the second signal or when the drain time is over."""
+        if self._draining or self._drain_s <= 0 or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        self._on_drain()
+        loop = self._loop
+
+        def exit_later() -> None:
+            loop.call_later(self._drain_s, super(DrainingServer, self).handle_exit, sig, frame)
+
+        loop.call_soon_threadsafe(exit_later)

@@ -58,6 +58,10 @@ class GatewayApp:
             await self._on_startup()
         self.services.readiness.started = True
 
+    def begin_drain(self) -> None:
+        """Report not ready (503 on ``/health/readiness``) while calls are still served."""
+        self.services.readiness.draining = True
+
     async def shutdown(self) -> None:
         """Report not ready, then close what ``startup`` opened."""
         self.services.readiness.draining = True
