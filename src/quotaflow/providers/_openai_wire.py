@@ -21,7 +21,14 @@ from quotaflow.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from quotaflow.providers.base import Operation, ServerSentEvent, UpstreamReply, Usage
+from quotaflow.providers.base import (
+    Operation,
+    RateLimitHint,
+    ServerSentEvent,
+    UpstreamReply,
+    Usage,
+    header_int,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -243,3 +250,14 @@ class OpenAIWireAdapter:
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """By status and OpenAI's structured error fields."""
         return classify(status, headers, error_fields(body), self.provider)
+
+    def rate_limit_hint(self, headers: Mapping[str, str]) -> RateLimitHint | None:
+        """``x-ratelimit-remaining-requests`` / ``-tokens`` (OpenAI, Azure, most compatibles)."""
+        return _hint(
+            header_int(headers, "x-ratelimit-remaining-requests"),
+            header_int(headers, "x-ratelimit-remaining-tokens"),
+        )
+
+
+def _hint(requests: int | None, tokens: int | None) -> RateLimitHint | None:
+    return None if requests is None and tokens is None else RateLimitHint(requests, tokens)

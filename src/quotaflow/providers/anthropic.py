@@ -27,7 +27,14 @@ from quotaflow.errors import (
     UpstreamUnavailable,
 )
 from quotaflow.providers._openai_wire import retry_after_s
-from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest, Usage
+from quotaflow.providers.base import (
+    Operation,
+    RateLimitHint,
+    UpstreamReply,
+    UpstreamRequest,
+    Usage,
+    header_int,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -185,6 +192,14 @@ class AnthropicAdapter:
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """By status and ``error.type``; 529 (overloaded) is transient like any 5xx."""
         return classify(status, headers, _error_fields(body))
+
+    def rate_limit_hint(self, headers: Mapping[str, str]) -> RateLimitHint | None:
+        """``anthropic-ratelimit-requests-remaining`` / ``-tokens-remaining``."""
+        requests = header_int(headers, "anthropic-ratelimit-requests-remaining")
+        tokens = header_int(headers, "anthropic-ratelimit-tokens-remaining")
+        if requests is None and tokens is None:
+            return None
+        return RateLimitHint(requests, tokens)
 
 
 # --- requests -------------------------------------------------------------------------------

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Operation",
     "ProviderAdapter",
+    "RateLimitHint",
     "ServerSentEvent",
     "StreamTranslator",
     "UpstreamReply",
     "UpstreamRequest",
     "Usage",
+    "header_int",
 ]
 
 JSON = dict[str, Any]
@@ -79,6 +81,25 @@ class Usage:
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHint:
+    """What an upstream said about its remaining quota in its response headers."""
+
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+
+
+def header_int(headers: Mapping[str, str], name: str) -> int | None:
+    """An integer response header (``"12.0"`` accepted), or ``None``."""
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +164,10 @@ class ProviderAdapter(Protocol):
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """The gateway error for an upstream non-2xx answer."""
+        ...
+
+    def rate_limit_hint(self, headers: Mapping[str, str]) -> RateLimitHint | None:
+        """The upstream's remaining quota from its headers; ``None`` when it sends none."""
         ...
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from quotaflow.errors import UpstreamError
-    from quotaflow.providers.base import ServerSentEvent
+    from quotaflow.providers.base import RateLimitHint, ServerSentEvent
     from quotaflow.routing.deployment import Deployment
 
 __all__ = ["GeminiAdapter", "GeminiStreamTranslator"]
@@ -140,6 +140,10 @@ class GeminiAdapter:
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """By status and the structured ``status`` and ``details`` of Gemini's error body."""
         return classify(status, headers, _error_fields(body))
+
+    def rate_limit_hint(self, headers: Mapping[str, str]) -> RateLimitHint | None:
+        """Gemini sends no rate-limit headers (only ``retryDelay`` in a 429 body)."""
+        return None
 
 
 # --- response -----------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ class Router:
         raw = await self._client.send(request, timeout_s=timeout_s)
         if raw.status >= 300:
             raise adapter.classify_error(raw.status, raw.headers, raw.body)
-        self.usage.observe(deployment.id, raw.headers)
+        self.usage.observe(deployment.id, adapter.rate_limit_hint(raw.headers))
         return adapter.parse_reply(call.op, call.payload, raw.body, raw.headers)
 
     async def _open_stream(
@@ -243,7 +243,7 @@ class Router:
             return Lease(release, failed)
 
         routed = await open_routed_stream(self._client, target, lease)
-        self.usage.observe(deployment.id, routed.headers)
+        self.usage.observe(deployment.id, adapter.rate_limit_hint(routed.headers))
         return routed
 
     async def _serve(

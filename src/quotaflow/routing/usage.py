@@ -3,9 +3,9 @@
 Windows slide, so a deployment never receives more than its quota in *any* window the provider
 may check: ``tpm`` tokens in any 60 seconds and ``ceil(rpm / 6)`` requests in any 10 seconds (Azure
 enforces RPM over 10-second slices). Tokens are charged as the provider charges them: on arrival,
-the prompt plus ``max_tokens``. The upstream's own rate-limit headers
-(``x-ratelimit-remaining-*``) tighten the picture when it knows better (a quota shared with
-other clients).
+the prompt plus ``max_tokens``. The upstream's own rate-limit headers (read by its adapter:
+``x-ratelimit-remaining-*``, ``anthropic-ratelimit-*-remaining``) tighten the picture when it
+knows better (a quota shared with other clients).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from quotaflow.clock import Clock
+    from quotaflow.providers.base import RateLimitHint
     from quotaflow.routing.deployment import Deployment
 
 __all__ = ["Headroom", "UsageWindows"]
@@ -121,17 +120,15 @@ class UsageWindows:
                 window.token_sum -= tokens
                 break
 
-    def observe(self, deployment_id: str, headers: Mapping[str, str]) -> None:
-        """Remember the upstream's own view of its remaining quota, from its response headers."""
-        requests = _int_header(headers, "x-ratelimit-remaining-requests")
-        tokens = _int_header(headers, "x-ratelimit-remaining-tokens")
-        if requests is None and tokens is None:
+    def observe(self, deployment_id: str, hint: RateLimitHint | None) -> None:
+        """Remember the upstream's own view of its remaining quota (from its headers)."""
+        if hint is None:
             return
         window = self._windows.get(deployment_id)
         if window is None:
             window = self._windows[deployment_id] = _Window()
-        window.hint_requests = requests
-        window.hint_tokens = tokens
+        window.hint_requests = hint.remaining_requests
+        window.hint_tokens = hint.remaining_tokens
         window.hint_until = self._clock.monotonic() + _HINT_TTL_S
 
     def sent(self, deployment_id: str) -> tuple[int, int]:
@@ -164,13 +161,3 @@ def _token_wait(window: _Window, tpm: int, tokens: int, now: float) -> float:
         if excess <= 0:
             return at + TOKEN_WINDOW_S - now
     return TOKEN_WINDOW_S
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(float(raw))
-    except ValueError:
-        return None

@@ -836,3 +836,16 @@ def test_an_error_body_that_is_not_json_still_classifies():
     assert isinstance(error, UpstreamRejected)
     assert error.body()["error"]["message"] == "Upstream answered HTTP 413."
     assert error.body()["error"]["code"] is None
+
+
+def test_rate_limit_headers_become_a_hint_for_routing():
+    adapter = PROVIDERS["anthropic"](CLAUDE)
+    hint = adapter.rate_limit_hint(
+        {
+            "anthropic-ratelimit-requests-remaining": "7",
+            "anthropic-ratelimit-tokens-remaining": "12000",
+        }
+    )
+    assert hint is not None
+    assert (hint.remaining_requests, hint.remaining_tokens) == (7, 12_000)
+    assert adapter.rate_limit_hint({}) is None

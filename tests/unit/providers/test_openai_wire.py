@@ -238,3 +238,12 @@ def test_error_events_in_a_stream_are_classified(error, kind):
 def test_garbage_stream_events(data):
     with pytest.raises(UpstreamBadResponse):
         OpenAIStreamTranslator("openai").feed(ServerSentEvent(data))
+
+
+def test_openai_format_rate_limit_headers_become_a_hint_for_routing():
+    hint = AzureOpenAIAdapter(AZURE).rate_limit_hint(
+        {"x-ratelimit-remaining-requests": "3", "x-ratelimit-remaining-tokens": "5500"}
+    )
+    assert hint is not None
+    assert (hint.remaining_requests, hint.remaining_tokens) == (3, 5_500)
+    assert OpenAIAdapter(OPENAI).rate_limit_hint({"x-request-id": "r"}) is None

@@ -3,6 +3,7 @@ import math
 import pytest
 
 from quotaflow.clock import ManualClock
+from quotaflow.providers.base import RateLimitHint
 from quotaflow.routing.deployment import Deployment
 from quotaflow.routing.usage import UsageWindows
 
@@ -55,9 +56,7 @@ def test_upstream_headers_tighten_the_picture():
     clock = ManualClock()
     usage = UsageWindows(clock)
     deployment = _deployment()  # no declared quota: only the upstream's word counts
-    usage.observe(
-        "d", {"x-ratelimit-remaining-tokens": "100", "x-ratelimit-remaining-requests": "5"}
-    )
+    usage.observe("d", RateLimitHint(remaining_requests=5, remaining_tokens=100))
     assert usage.headroom(deployment, 500).wait_s > 0
     assert usage.headroom(deployment, 50).wait_s == 0
     clock.advance(11)  # the hint is only trusted for a while
