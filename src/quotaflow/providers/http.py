@@ -60,22 +60,24 @@ class UpstreamStream:
         finally:
             self._response.release()
 
-    async def events(self) -> AsyncIterator[ServerSentEvent]:
-        """Each event; ``event:`` lines name it, ``data:`` lines are joined with newlines.
+    async def event_batches(self) -> AsyncIterator[list[ServerSentEvent]]:
+        """The events, grouped by the network read that completed them (never empty lists).
 
-        Reads whatever the network delivered at once and splits it here, rather than awaiting
-        line by line: an upstream that sends many events together costs one read.
+        Whatever the network delivered at once is split here rather than awaited line by line,
+        and handed on together, so an upstream that sends many events at once costs one read
+        and, downstream, one write to the client.
         """
         parser = _SSEParser()
         try:
             async for block in self._response.content.iter_any():
-                for event in parser.feed(block):
-                    yield event
+                batch = parser.feed(block)
+                if batch:
+                    yield batch
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _translate(exc) from exc
         last = parser.finish()  # some providers end the body without a blank line
         if last is not None:
-            yield last
+            yield [last]
 
     def close(self) -> None:
         """Stop reading; the connection is dropped, so the upstream stops generating."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from quotaflow.providers.base import (
         Operation,
         ProviderAdapter,
+        ServerSentEvent,
         StreamTranslator,
         UpstreamRequest,
     )
@@ -56,19 +57,25 @@ class Lease:
 class RoutedStream:
     """A stream committed to one deployment: its first chunks, then the rest.
 
-    The caller must ``await aclose()`` when done, however the stream ended: that closes the
-    upstream connection and gives the deployment's in-flight slot back.
+    Read the rest either chunk by chunk (``rest``) or as the batches the upstream delivered
+    together (``batches``), not both. The caller must ``await aclose()`` when done, however the
+    stream ended: that closes the upstream connection and gives the deployment's slot back.
     """
 
     deployment: Deployment
     first: list[bytes]
-    rest: AsyncGenerator[bytes, None]
+    batches: AsyncGenerator[list[bytes], None]
     translator: StreamTranslator
     _upstream: UpstreamStream
     _lease: Lease
     attempts: list[Attempt] = field(default_factory=list)
     upstream_s: float = 0.0
     queue_s: float = 0.0
+
+    rest: AsyncGenerator[bytes, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rest = _one_by_one(self.batches)
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -79,9 +86,16 @@ class RoutedStream:
         """Stop the upstream stream and release the deployment."""
         try:
             await self.rest.aclose()
+            await self.batches.aclose()
         finally:
             self._upstream.close()
             self._lease.release()
+
+
+async def _one_by_one(batches: AsyncGenerator[list[bytes], None]) -> AsyncGenerator[bytes, None]:
+    async for batch in batches:
+        for chunk in batch:
+            yield chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +130,8 @@ async def open_routed_stream(
                 body = await stream.read_body()
                 raise target.adapter.classify_error(stream.status, stream.headers, body)
             translator = target.adapter.open_stream(target.op, target.payload)
-            events = stream.events()
-            first = await _first_chunks(events, translator)
+            batches = stream.event_batches()
+            first, leftover = await _first_chunks(batches, translator)
     except TimeoutError:
         if stream is not None:
             stream.close()
@@ -127,24 +141,31 @@ async def open_routed_stream(
             stream.close()
         raise
     held = lease()
-    rest = _rest(stream, events, translator, held)
+    rest = _rest(stream, leftover, batches, translator, held)
     return RoutedStream(target.deployment, first, rest, translator, stream, held)
 
 
 async def _rest(
     stream: UpstreamStream,
-    events: AsyncIterator[Any],
+    leftover: list[ServerSentEvent],
+    batches: AsyncIterator[list[ServerSentEvent]],
     translator: StreamTranslator,
     lease: Lease,
-) -> AsyncGenerator[bytes, None]:
-    """The stream after its first chunks; releases the deployment however it ends."""
+) -> AsyncGenerator[list[bytes], None]:
+    """The stream after its first chunks, a batch per upstream read; releases however it ends."""
     try:
+        events: list[ServerSentEvent] | None = leftover
         while not translator.done:
-            event = await anext(events, None)
-            if event is None:
+            if not events:
+                events = await anext(batches, None)
+            if events is None:
                 raise UpstreamUnavailable("The upstream stream ended before it was complete.")
-            for chunk in translator.feed(event):
-                yield chunk
+            chunks, failure = _translate(translator, events)
+            events = None
+            if chunks:
+                yield chunks  # what arrived before a failure still reaches the client
+            if failure is not None:
+                raise failure
     except UpstreamError as error:
         lease.fail(error)
         raise
@@ -153,12 +174,34 @@ async def _rest(
         lease.release()
 
 
-async def _first_chunks(events: AsyncIterator[Any], translator: StreamTranslator) -> list[bytes]:
-    """Read events until the translator yields something to forward (or the stream ends)."""
-    async for event in events:
-        chunks = translator.feed(event)
-        if chunks or translator.done:
-            return chunks
+async def _first_chunks(
+    batches: AsyncIterator[list[ServerSentEvent]], translator: StreamTranslator
+) -> tuple[list[bytes], list[ServerSentEvent]]:
+    """Read until the translator yields something to forward (or the stream ends).
+
+    Returns those chunks and the events read with them but not yet translated: everything after
+    the first chunk belongs to the stream's rest (an error there comes after the first byte).
+    """
+    async for events in batches:
+        for index, event in enumerate(events):
+            chunks = translator.feed(event)
+            if chunks or translator.done:
+                return chunks, events[index + 1 :]
     if translator.done:
-        return []
+        return [], []
     raise UpstreamUnavailable("The upstream stream ended before its first chunk.")
+
+
+def _translate(
+    translator: StreamTranslator, events: list[ServerSentEvent]
+) -> tuple[list[bytes], UpstreamError | None]:
+    """The chunks for a batch of events, up to where the upstream said it was done or failed."""
+    chunks: list[bytes] = []
+    for event in events:
+        try:
+            chunks += translator.feed(event)
+        except UpstreamError as error:
+            return chunks, error
+        if translator.done:
+            break
+    return chunks, None

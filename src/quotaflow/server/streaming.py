@@ -90,13 +90,13 @@ async def send_stream(
 
 
 async def _produce(exchange: Exchange, routed: RoutedStream, framing: Framing) -> None:
+    """One write to the client per upstream read: chunks that arrived together leave together."""
     body, frame = exchange.body, framing.chunk
     try:
-        for chunk in routed.first:
-            if data := frame(chunk):
-                await body(data, more=True)
-        async for chunk in routed.rest:
-            if data := frame(chunk):
+        if data := b"".join(frame(chunk) for chunk in routed.first):
+            await body(data, more=True)
+        async for batch in routed.batches:
+            if data := b"".join(frame(chunk) for chunk in batch):
                 await body(data, more=True)
     except GatewayError as error:
         logger.warning(

@@ -284,3 +284,24 @@ async def test_context_window_rejections_use_their_own_fallbacks(stack: Stack):
 
     with pytest.raises(UpstreamRejected):  # a plain 400 is the client's problem: no fallback
         await router.complete(_call())
+
+
+async def test_chunks_that_arrive_together_are_handed_on_together(stack: Stack):
+    together = await stack.region("together")  # sends the whole stream in one write
+    paced = await stack.region("paced", inter_chunk_ms=20)
+    router = await _router(stack, [together, paced], routing_strategy="simple-shuffle")
+    seen: dict[str, list[list[bytes]]] = {}
+
+    for _ in range(8):
+        routed = await router.stream(_call(stream=True))
+        batches = [routed.first, *[batch async for batch in routed.batches]]
+        await routed.aclose()
+        seen.setdefault(routed.deployment.id, batches)  # the first stream of each
+        if len(seen) == 2:
+            break
+
+    together_chunks = sum(len(batch) for batch in seen["together"])
+    paced_chunks = sum(len(batch) for batch in seen["paced"])
+    assert together_chunks > 8
+    assert len(seen["together"]) <= together_chunks // 3  # the first, then whole reads
+    assert len(seen["paced"]) == paced_chunks  # one batch per chunk when they come one by one
