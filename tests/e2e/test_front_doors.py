@@ -328,3 +328,27 @@ async def test_responses_unknown_model(stack: Stack):
     client = await _openai(stack)
     with pytest.raises(openai.NotFoundError):
         await client.responses.create(model="gpt-nope", input="Hi")
+
+
+async def test_front_door_answers_carry_the_routing_and_cost_headers(stack: Stack):
+    region = await stack.region("sweden")
+    settings = two_region_settings([region])
+    settings["model_list"][0]["model_info"]["base_model"] = "azure/gpt-4o"
+    gateway = await stack.gateway(settings)
+    body = {
+        "model": "gpt-4-preview",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(gateway.v1 + "/messages", json=body, headers={"x-api-key": MASTER_KEY}) as r,
+    ):
+        reply = orjson.loads(await r.read())
+        headers = r.headers
+
+    usage = reply["usage"]
+    expected = usage["input_tokens"] * 2.5e-06 + usage["output_tokens"] * 1e-05
+    assert headers["x-quotaflow-deployment"] == "sweden"
+    assert float(headers["x-quotaflow-response-cost"]) == pytest.approx(expected)

@@ -14,7 +14,6 @@ from quotaflow.errors import (
     ContentPolicyViolation,
     ContextWindowExceeded,
     UpstreamAuthFailed,
-    UpstreamBadResponse,
     UpstreamError,
     UpstreamMisconfigured,
     UpstreamRateLimited,
@@ -27,7 +26,8 @@ from quotaflow.providers.base import (
     ServerSentEvent,
     UpstreamReply,
     Usage,
-    header_int,
+    bad_response,
+    json_object,
 )
 
 if TYPE_CHECKING:
@@ -60,17 +60,10 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
 
 def parse_reply(op: Operation, body: bytes, provider: str) -> UpstreamReply:
     """Check that a 2xx body is the expected OpenAI object and read its usage."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise _garbage(provider, "a body that is not JSON") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get(_RESULT_KEY[op]), list):
-        raise _garbage(provider, f"JSON without a '{_RESULT_KEY[op]}' list")
+    payload = json_object(body, provider, "a body")
+    if not isinstance(payload.get(_RESULT_KEY[op]), list):
+        raise bad_response(provider, f"JSON without a '{_RESULT_KEY[op]}' list")
     return UpstreamReply(body=body, usage=Usage.from_openai(payload.get("usage")))
-
-
-def _garbage(provider: str, what: str) -> UpstreamBadResponse:
-    return UpstreamBadResponse(f"The upstream {provider} deployment answered {what}.")
 
 
 def error_fields(body: bytes) -> JSON:
@@ -206,17 +199,12 @@ class OpenAIStreamTranslator:
         if data == _DONE:
             self._done = True
             return []
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise _garbage(self._provider, "a stream event that is not JSON") from None
-        if not isinstance(chunk, dict):
-            raise _garbage(self._provider, "a stream event that is not a JSON object")
+        chunk = json_object(data, self._provider, "a stream event")
         if "error" in chunk:
             raise stream_error(error_fields(data), self._provider)
         choices = chunk.get("choices")
         if not isinstance(choices, list):
-            raise _garbage(self._provider, "a stream chunk without 'choices'")
+            raise bad_response(self._provider, "a stream chunk without 'choices'")
         usage = chunk.get("usage")
         if usage:
             self.usage = Usage.from_openai(usage)
@@ -253,11 +241,8 @@ class OpenAIWireAdapter:
 
     def rate_limit_hint(self, headers: Mapping[str, str]) -> RateLimitHint | None:
         """``x-ratelimit-remaining-requests`` / ``-tokens`` (OpenAI, Azure, most compatibles)."""
-        return _hint(
-            header_int(headers, "x-ratelimit-remaining-requests"),
-            header_int(headers, "x-ratelimit-remaining-tokens"),
+        return RateLimitHint.from_headers(
+            headers,
+            requests="x-ratelimit-remaining-requests",
+            tokens="x-ratelimit-remaining-tokens",
         )
-
-
-def _hint(requests: int | None, tokens: int | None) -> RateLimitHint | None:
-    return None if requests is None and tokens is None else RateLimitHint(requests, tokens)

@@ -20,7 +20,6 @@ import orjson
 from quotaflow.errors import (
     InvalidRequest,
     UpstreamAuthFailed,
-    UpstreamBadResponse,
     UpstreamMisconfigured,
     UpstreamRateLimited,
     UpstreamRejected,
@@ -33,7 +32,8 @@ from quotaflow.providers.base import (
     UpstreamReply,
     UpstreamRequest,
     Usage,
-    header_int,
+    bad_response,
+    json_object,
 )
 
 if TYPE_CHECKING:
@@ -172,9 +172,9 @@ class AnthropicAdapter:
         self, op: Operation, payload: JSON, body: bytes, headers: Mapping[str, str]
     ) -> UpstreamReply:
         """A ``message`` as a ``chat.completion``."""
-        message = _load(body, "a body")
+        message = json_object(body, PROVIDER, "a body")
         if message.get("type") != "message" or not isinstance(message.get("content"), list):
-            raise _garbage("JSON that is not a message")
+            raise bad_response(PROVIDER, "JSON that is not a message")
         completion, usage = chat_completion(
             message, json_mode=_json_mode(payload), created=int(self._now())
         )
@@ -195,11 +195,11 @@ class AnthropicAdapter:
 
     def rate_limit_hint(self, headers: Mapping[str, str]) -> RateLimitHint | None:
         """``anthropic-ratelimit-requests-remaining`` / ``-tokens-remaining``."""
-        requests = header_int(headers, "anthropic-ratelimit-requests-remaining")
-        tokens = header_int(headers, "anthropic-ratelimit-tokens-remaining")
-        if requests is None and tokens is None:
-            return None
-        return RateLimitHint(requests, tokens)
+        return RateLimitHint.from_headers(
+            headers,
+            requests="anthropic-ratelimit-requests-remaining",
+            tokens="anthropic-ratelimit-tokens-remaining",
+        )
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -683,7 +683,7 @@ class AnthropicStreamTranslator:
 
     def feed(self, event: ServerSentEvent) -> list[bytes]:
         """The chunks for one event (``ping`` and unknown events give none)."""
-        data = _load(event.data, "a stream event")
+        data = json_object(event.data, PROVIDER, "a stream event")
         kind = data.get("type") or event.event
         if kind == "message_start":
             return self._message_start(data)
@@ -702,7 +702,7 @@ class AnthropicStreamTranslator:
     def _message_start(self, data: JSON) -> list[bytes]:
         message = data.get("message")
         if not isinstance(message, dict):
-            raise _garbage("a message_start without a message")
+            raise bad_response(PROVIDER, "a message_start without a message")
         self._head["id"] = str(message.get("id") or "")
         self._head["model"] = str(message.get("model") or "")
         self._count(message.get("usage"))
@@ -821,17 +821,3 @@ def _error_fields(body: bytes) -> JSON:
         return {}
     error = payload.get("error") if isinstance(payload, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def _load(data: bytes, what: str) -> JSON:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise _garbage(f"{what} that is not JSON") from None
-    if not isinstance(value, dict):
-        raise _garbage(f"{what} that is not a JSON object")
-    return value
-
-
-def _garbage(what: str) -> UpstreamBadResponse:
-    return UpstreamBadResponse(f"The upstream {PROVIDER} deployment answered {what}.")

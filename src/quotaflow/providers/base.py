@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
+from quotaflow.errors import UpstreamBadResponse
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -27,7 +31,8 @@ __all__ = [
     "UpstreamReply",
     "UpstreamRequest",
     "Usage",
-    "header_int",
+    "bad_response",
+    "json_object",
 ]
 
 JSON = dict[str, Any]
@@ -90,9 +95,19 @@ class RateLimitHint:
     remaining_requests: int | None = None
     remaining_tokens: int | None = None
 
+    @classmethod
+    def from_headers(
+        cls, headers: Mapping[str, str], *, requests: str, tokens: str
+    ) -> RateLimitHint | None:
+        """The hint in the two named headers; ``None`` when the upstream sent neither."""
+        remaining_requests = _header_int(headers, requests)
+        remaining_tokens = _header_int(headers, tokens)
+        if remaining_requests is None and remaining_tokens is None:
+            return None
+        return cls(remaining_requests, remaining_tokens)
 
-def header_int(headers: Mapping[str, str], name: str) -> int | None:
-    """An integer response header (``"12.0"`` accepted), or ``None``."""
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     raw = headers.get(name)
     if raw is None:
         return None
@@ -100,6 +115,22 @@ def header_int(headers: Mapping[str, str], name: str) -> int | None:
         return int(float(raw))
     except ValueError:
         return None
+
+
+def bad_response(provider: str, what: str) -> UpstreamBadResponse:
+    """The error for an upstream answer that is not the provider's protocol."""
+    return UpstreamBadResponse(f"The upstream {provider} deployment answered {what}.")
+
+
+def json_object(data: bytes, provider: str, what: str) -> JSON:
+    """``data`` parsed as a JSON object; ``UpstreamBadResponse`` naming ``what`` otherwise."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise bad_response(provider, f"{what} that is not JSON") from None
+    if not isinstance(value, dict):
+        raise bad_response(provider, f"{what} that is not a JSON object")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,6 @@ import orjson
 from quotaflow.errors import (
     InvalidRequest,
     UpstreamAuthFailed,
-    UpstreamBadResponse,
     UpstreamMisconfigured,
     UpstreamRateLimited,
     UpstreamRejected,
@@ -41,7 +40,14 @@ from quotaflow.errors import (
 )
 from quotaflow.providers import _openai_wire as wire
 from quotaflow.providers._gemini_request import check_parameters, mint_call_id, request_body
-from quotaflow.providers.base import Operation, UpstreamReply, UpstreamRequest, Usage
+from quotaflow.providers.base import (
+    Operation,
+    UpstreamReply,
+    UpstreamRequest,
+    Usage,
+    bad_response,
+    json_object,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -116,7 +122,7 @@ class GeminiAdapter:
         self, op: Operation, payload: JSON, body: bytes, headers: Mapping[str, str]
     ) -> UpstreamReply:
         """A ``GenerateContentResponse`` as a ``chat.completion``."""
-        data = _json_object(body, "a body")
+        data = json_object(body, PROVIDER, "a body")
         head = _head(data, body, self._model, int(self._now()), "chat.completion")
         choices = _choices(data, _candidate_count(payload), head["id"])
         completion = {**head, "choices": choices}
@@ -149,20 +155,6 @@ class GeminiAdapter:
 # --- response -----------------------------------------------------------------------------------
 
 
-def _json_object(body: bytes, what: str) -> JSON:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise _garbage(f"{what} that is not JSON") from None
-    if not isinstance(data, dict):
-        raise _garbage(f"{what} that is not a JSON object")
-    return data
-
-
-def _garbage(what: str) -> UpstreamBadResponse:
-    return UpstreamBadResponse(f"The upstream {PROVIDER} deployment answered {what}.")
-
-
 def _head(data: JSON, raw: bytes, model: str, created: int, kind: str) -> JSON:
     """``id``, ``object``, ``created`` and ``model`` of the OpenAI answer."""
     response_id = data.get("responseId")
@@ -183,11 +175,11 @@ def _choices(data: JSON, count: int, seed: str) -> list[JSON]:
     candidates = data.get("candidates")
     if not candidates:
         if _block_reason(data) is None:
-            raise _garbage("neither candidates nor a promptFeedback.blockReason")
+            raise bad_response(PROVIDER, "neither candidates nor a promptFeedback.blockReason")
         empty = {"role": "assistant", "content": None, "refusal": None}
         return [_choice(i, empty, "content_filter") for i in range(count)]
     if not isinstance(candidates, list):
-        raise _garbage("'candidates' that is not an array")
+        raise bad_response(PROVIDER, "'candidates' that is not an array")
     choices = []
     for position, item in enumerate(candidates):
         candidate = _object(item, "a candidate")
@@ -216,7 +208,7 @@ def _block_reason(data: JSON) -> str | None:
 
 def _object(value: object, what: str) -> JSON:
     if not isinstance(value, dict):
-        raise _garbage(f"{what} that is not an object")
+        raise bad_response(PROVIDER, f"{what} that is not an object")
     return value
 
 
@@ -235,7 +227,7 @@ def _parts(
     content = candidate.get("content")
     parts = content.get("parts", []) if isinstance(content, dict) else []
     if not isinstance(parts, list):
-        raise _garbage("candidate content whose 'parts' is not an array")
+        raise bad_response(PROVIDER, "candidate content whose 'parts' is not an array")
     texts: list[str] = []
     calls: list[JSON] = []
     for item in parts:
@@ -255,7 +247,9 @@ def _tool_call(part: JSON, seed: str) -> JSON:
     name = call.get("name") if isinstance(call, dict) else None
     args = call.get("args", {}) if isinstance(call, dict) else None
     if not isinstance(name, str) or not isinstance(args, dict):
-        raise _garbage("a functionCall without a name or with args that are not an object")
+        raise bad_response(
+            PROVIDER, "a functionCall without a name or with args that are not an object"
+        )
     call_id = mint_call_id(f"{seed}:{name}", part.get("thoughtSignature"))
     function = {"name": name, "arguments": orjson.dumps(args).decode()}
     return {"id": call_id, "type": "function", "function": function}
@@ -356,7 +350,7 @@ class GeminiStreamTranslator:
 
     def feed(self, event: ServerSentEvent) -> list[bytes]:
         """The chunks for one Gemini event."""
-        data = _json_object(event.data, "a stream event")
+        data = json_object(event.data, PROVIDER, "a stream event")
         if "error" in data:
             error = data["error"] if isinstance(data["error"], dict) else {}
             code = error.get("code")
@@ -371,7 +365,7 @@ class GeminiStreamTranslator:
             self.usage = _usage(metadata)[1]
         candidates = data.get("candidates")
         if candidates and not isinstance(candidates, list):
-            raise _garbage("'candidates' that is not an array")
+            raise bad_response(PROVIDER, "'candidates' that is not an array")
         chunks: list[bytes] = []
         if candidates:
             for position, item in enumerate(candidates):

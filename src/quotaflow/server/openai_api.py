@@ -12,12 +12,12 @@ import orjson
 
 from quotaflow.errors import InvalidRequest
 from quotaflow.providers.base import Operation
-from quotaflow.routing.router import Call
+from quotaflow.routing.router import Call, RoutedReply
 from quotaflow.server.streaming import send_stream
 from quotaflow.server.validation import validate
 
 if TYPE_CHECKING:
-    from quotaflow.errors import Attempt
+    from quotaflow.routing.router import RoutedStream
     from quotaflow.server.exchange import Exchange
     from quotaflow.server.services import Services
 
@@ -38,27 +38,11 @@ async def call_model(services: Services, exchange: Exchange, op: Operation) -> N
     call = call_for(exchange, op, payload)
     if payload.get("stream") is True and op is not Operation.EMBEDDING:
         routed_stream = await router.stream(call)
-        extra = routing_headers(
-            services,
-            exchange,
-            routed_stream.deployment.id,
-            routed_stream.attempts,
-            routed_stream.upstream_s,
-            queue_s=routed_stream.queue_s,
-        )
+        extra = routing_headers(services, exchange, routed_stream)
         await send_stream(exchange, routed_stream, extra)
         return
     routed = await router.complete(call)
-    extra = routing_headers(
-        services,
-        exchange,
-        routed.deployment.id,
-        routed.attempts,
-        routed.upstream_s,
-        queue_s=routed.queue_s,
-    )
-    if routed.cost_usd is not None:
-        extra.append((b"x-quotaflow-response-cost", f"{routed.cost_usd:.10f}".encode()))
+    extra = routing_headers(services, exchange, routed)
     await exchange.send_json(200, routed.reply.body, extra)
 
 
@@ -102,27 +86,25 @@ def _seconds(exchange: Exchange, header: bytes) -> float | None:
 
 
 def routing_headers(
-    services: Services,
-    exchange: Exchange,
-    deployment_id: str,
-    attempts: list[Attempt],
-    upstream_s: float,
-    *,
-    queue_s: float = 0.0,
+    services: Services, exchange: Exchange, routed: RoutedReply | RoutedStream
 ) -> list[tuple[bytes, bytes]]:
     """The ``x-quotaflow-*`` headers: who answered, after how many attempts and how long.
 
     The overhead is the time the gateway itself spent: neither the upstream calls nor the wait
     in the admission queue.
     """
-    overhead_ms = (services.clock.monotonic() - exchange.started - upstream_s - queue_s) * 1000
+    queue_s = routed.queue_s
+    elapsed_s = services.clock.monotonic() - exchange.started
+    overhead_ms = (elapsed_s - routed.upstream_s - queue_s) * 1000
     headers = [
-        (b"x-quotaflow-deployment", deployment_id.encode()),
-        (b"x-quotaflow-attempts", str(len(attempts)).encode()),
+        (b"x-quotaflow-deployment", routed.deployment.id.encode()),
+        (b"x-quotaflow-attempts", str(len(routed.attempts)).encode()),
         (b"x-quotaflow-overhead-ms", f"{max(overhead_ms, 0.0):.3f}".encode()),
     ]
     if queue_s > 0:
         headers.append((b"x-quotaflow-queue-ms", f"{queue_s * 1000:.1f}".encode()))
+    if isinstance(routed, RoutedReply) and routed.cost_usd is not None:
+        headers.append((b"x-quotaflow-response-cost", f"{routed.cost_usd:.10f}".encode()))
     return headers
 
 

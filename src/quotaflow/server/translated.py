@@ -38,24 +38,10 @@ async def answer_translated(
     router = services.router
     if call.payload.get("stream") is True:
         stream = await router.stream(call)
-        extra = routing_headers(
-            services,
-            exchange,
-            stream.deployment.id,
-            stream.attempts,
-            stream.upstream_s,
-            queue_s=stream.queue_s,
-        )
+        extra = routing_headers(services, exchange, stream)
         await send_stream(exchange, stream, extra, framing())
         return
     routed = await router.complete(call)
     body = orjson.dumps(render(orjson.loads(routed.reply.body)))
-    extra = routing_headers(
-        services,
-        exchange,
-        routed.deployment.id,
-        routed.attempts,
-        routed.upstream_s,
-        queue_s=routed.queue_s,
-    )
+    extra = routing_headers(services, exchange, routed)
     await exchange.send_json(200, body, extra)
