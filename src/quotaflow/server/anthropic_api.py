@@ -67,7 +67,9 @@ def _anthropic_errors(exchange: Exchange) -> Iterator[None]:
 
 def _authenticate(services: Services, exchange: Exchange) -> None:
     api_key = exchange.header(b"api-key") or exchange.header(b"x-api-key")
-    services.authenticator.authenticate(exchange.header(b"authorization"), api_key)
+    exchange.outcome.principal = services.authenticator.authenticate(
+        exchange.header(b"authorization"), api_key
+    )
 
 
 async def create_message(services: Services, exchange: Exchange) -> None:
@@ -78,6 +80,7 @@ async def create_message(services: Services, exchange: Exchange) -> None:
         payload = anthropic_messages.to_chat(body)
         validate(Operation.CHAT, payload)
         model: str = payload["model"]
+        exchange.outcome.model = model
         call = Call(Operation.CHAT, model, payload, exchange.request_id)
         message_id = f"msg_{uuid.uuid4().hex}"
         await answer_translated(

@@ -74,6 +74,7 @@ class GatewayApp:
             handler = self._resolve(scope["method"], scope["path"], exchange)
             await handler(self.services, exchange)
         except GatewayError as error:
+            exchange.outcome.error = error
             if not exchange.response_started:
                 if isinstance(error, AllAttemptsFailed):
                     exchange.response_headers.append(
@@ -86,6 +87,12 @@ class GatewayApp:
                 await exchange.send_error(
                     GatewayError(f"Internal error; request id {exchange.request_id}.")
                 )
+        finally:
+            for hook in self.services.finish_hooks:
+                try:
+                    hook(exchange)
+                except Exception:
+                    logger.exception("finish hook failed for request %s", exchange.request_id)
 
     def _resolve(self, method: str, path: str, exchange: Exchange) -> Handler:
         handler = self._routes.get((method, path))

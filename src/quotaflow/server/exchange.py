@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from quotaflow.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from quotaflow.server.outcome import Outcome
 
 __all__ = ["Exchange", "Receive", "RequestIds", "Scope", "Send"]
 
@@ -45,6 +46,7 @@ class Exchange:
     __slots__ = (
         "_send",
         "headers",
+        "outcome",
         "path_params",
         "receive",
         "request_id",
@@ -52,6 +54,7 @@ class Exchange:
         "response_started",
         "scope",
         "started",
+        "status",
     )
 
     def __init__(
@@ -67,6 +70,8 @@ class Exchange:
         self._send = send
         self.started = started
         self.response_started = False
+        self.status = 0
+        self.outcome = Outcome()
         self.path_params: dict[str, str] = {}
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
@@ -125,6 +130,7 @@ class Exchange:
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         """Send the status line and headers (``response_headers`` are added)."""
         self.response_started = True
+        self.status = status
         await self._send(
             {
                 "type": "http.response.start",

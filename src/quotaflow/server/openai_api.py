@@ -13,20 +13,28 @@ import orjson
 from quotaflow.errors import InvalidRequest
 from quotaflow.providers.base import Operation
 from quotaflow.routing.router import Call, RoutedReply
-from quotaflow.server.streaming import send_stream
+from quotaflow.server.streaming import OPENAI_FRAMING, send_stream
 from quotaflow.server.validation import validate
 
 if TYPE_CHECKING:
     from quotaflow.routing.router import RoutedStream
     from quotaflow.server.exchange import Exchange
     from quotaflow.server.services import Services
+    from quotaflow.server.streaming import Framing
 
-__all__ = ["call_for", "call_model", "get_model", "list_models", "routing_headers"]
+__all__ = [
+    "answer_stream",
+    "call_for",
+    "call_model",
+    "get_model",
+    "list_models",
+    "routing_headers",
+]
 
 
 async def call_model(services: Services, exchange: Exchange, op: Operation) -> None:
     """Authenticate, validate, route, answer (whole or streamed)."""
-    services.authenticator.authenticate(
+    exchange.outcome.principal = services.authenticator.authenticate(
         exchange.header(b"authorization"), exchange.header(b"api-key")
     )
     payload = await exchange.read_json(services.max_body_bytes)
@@ -37,13 +45,24 @@ async def call_model(services: Services, exchange: Exchange, op: Operation) -> N
     router = services.router
     call = call_for(exchange, op, payload)
     if payload.get("stream") is True and op is not Operation.EMBEDDING:
-        routed_stream = await router.stream(call)
-        extra = routing_headers(services, exchange, routed_stream)
-        await send_stream(exchange, routed_stream, extra)
+        await answer_stream(services, exchange, await router.stream(call))
         return
     routed = await router.complete(call)
     extra = routing_headers(services, exchange, routed)
     await exchange.send_json(200, routed.reply.body, extra)
+
+
+async def answer_stream(
+    services: Services, exchange: Exchange, routed: RoutedStream, framing: Framing | None = None
+) -> None:
+    """Send a routed stream, then note its usage and cost in the exchange's outcome."""
+    extra = routing_headers(services, exchange, routed)
+    try:
+        await send_stream(exchange, routed, extra, framing or OPENAI_FRAMING)
+    finally:
+        outcome = exchange.outcome
+        outcome.usage = routed.translator.usage
+        outcome.cost_usd = services.router.cost_of(routed.deployment.id, outcome.usage)
 
 
 def call_for(exchange: Exchange, op: Operation, payload: dict[str, Any]) -> Call:
@@ -59,6 +78,7 @@ def call_for(exchange: Exchange, op: Operation, payload: dict[str, Any]) -> Call
             param="priority",
             code="invalid_value",
         )
+    exchange.outcome.model = payload["model"]
     return Call(
         op,
         payload["model"],
@@ -93,6 +113,12 @@ def routing_headers(
     The overhead is the time the gateway itself spent: neither the upstream calls nor the wait
     in the admission queue.
     """
+    outcome = exchange.outcome
+    outcome.routed = routed
+    if isinstance(routed, RoutedReply):
+        outcome.usage, outcome.cost_usd = routed.reply.usage, routed.cost_usd
+    else:
+        outcome.streamed = True
     queue_s = routed.queue_s
     elapsed_s = services.clock.monotonic() - exchange.started
     overhead_ms = (elapsed_s - routed.upstream_s - queue_s) * 1000
@@ -114,7 +140,7 @@ def _model_object(services: Services, name: str) -> dict[str, object]:
 
 async def list_models(services: Services, exchange: Exchange) -> None:
     """``GET /v1/models``: every public model name."""
-    services.authenticator.authenticate(
+    exchange.outcome.principal = services.authenticator.authenticate(
         exchange.header(b"authorization"), exchange.header(b"api-key")
     )
     data = [_model_object(services, name) for name in services.router.model_names]
@@ -123,7 +149,7 @@ async def list_models(services: Services, exchange: Exchange) -> None:
 
 async def get_model(services: Services, exchange: Exchange) -> None:
     """``GET /v1/models/{model}``."""
-    services.authenticator.authenticate(
+    exchange.outcome.principal = services.authenticator.authenticate(
         exchange.header(b"authorization"), exchange.header(b"api-key")
     )
     name = services.router.group(exchange.path_params["model"]).name

@@ -24,13 +24,14 @@ __all__ = ["create_response"]
 
 async def create_response(services: Services, exchange: Exchange) -> None:
     """``POST /v1/responses``: translate, route as a chat completion, translate back."""
-    services.authenticator.authenticate(
+    exchange.outcome.principal = services.authenticator.authenticate(
         exchange.header(b"authorization"), exchange.header(b"api-key")
     )
     body = await exchange.read_json(services.max_body_bytes)
     payload = responses.to_chat(body)
     validate(Operation.CHAT, payload)
     model: str = payload["model"]
+    exchange.outcome.model = model
     call = Call(Operation.CHAT, model, payload, exchange.request_id)
     response_id, created_at = f"resp_{uuid.uuid4().hex}", int(services.clock.wall())
     await answer_translated(

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from quotaflow.auth import Authenticator
     from quotaflow.clock import Clock
     from quotaflow.providers.http import UpstreamClient
     from quotaflow.routing.router import Router
+    from quotaflow.server.exchange import Exchange
 
 __all__ = ["Readiness", "Services"]
 
@@ -38,3 +41,6 @@ class Services:
     max_body_bytes: int
     created_s: int
     readiness: Readiness = field(default_factory=Readiness)
+    # Called once per request after its last byte, with the exchange and its ``outcome``.
+    # Hooks must be quick and must not raise; slow work goes to a background task they own.
+    finish_hooks: list[Callable[[Exchange], None]] = field(default_factory=list)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from quotaflow.routing.router import RoutedStream
     from quotaflow.server.exchange import Exchange
 
-__all__ = ["Framing", "OpenAIFraming", "send_stream"]
+__all__ = ["OPENAI_FRAMING", "Framing", "OpenAIFraming", "send_stream"]
 
 logger = logging.getLogger("quotaflow.stream")
 
@@ -63,14 +63,14 @@ class OpenAIFraming:
         return b"data: " + orjson.dumps(error.body()) + b"\n\n"
 
 
-_OPENAI = OpenAIFraming()
+OPENAI_FRAMING = OpenAIFraming()
 
 
 async def send_stream(
     exchange: Exchange,
     routed: RoutedStream,
     extra: list[tuple[bytes, bytes]],
-    framing: Framing = _OPENAI,
+    framing: Framing = OPENAI_FRAMING,
 ) -> None:
     """Send the stream, framed by ``framing``; always closes ``routed``."""
     try:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from quotaflow.server.openai_api import routing_headers
-from quotaflow.server.streaming import send_stream
+from quotaflow.server.openai_api import answer_stream, routing_headers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,9 +36,7 @@ async def answer_translated(
     """Stream ``call`` through ``framing()`` when it asks to stream, else send ``render(reply)``."""
     router = services.router
     if call.payload.get("stream") is True:
-        stream = await router.stream(call)
-        extra = routing_headers(services, exchange, stream)
-        await send_stream(exchange, stream, extra, framing())
+        await answer_stream(services, exchange, await router.stream(call), framing())
         return
     routed = await router.complete(call)
     body = orjson.dumps(render(orjson.loads(routed.reply.body)))
