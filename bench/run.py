@@ -229,14 +229,20 @@ def wait_ready(url: str, procs: Processes, name: str) -> None:
         time.sleep(0.002)  # noqa: TID251 - synchronous script, no event loop to block
 
 
-def write_config(path: Path, upstream_port: int) -> None:
-    path.write_text(
+def write_config(path: Path, upstream_port: int, redis_url: str | None = None) -> None:
+    text = (
         "model_list:\n"
         f"  - model_name: {GATEWAY_MODEL}\n"
         f"    litellm_params: {{model: openai/{UPSTREAM_MODEL}, "
         f'api_base: "http://127.0.0.1:{upstream_port}/v1", api_key: {UPSTREAM_KEY}}}\n'
         f"general_settings: {{master_key: {MASTER_KEY}}}\n"
     )
+    if redis_url:
+        # Shared state: every call claims its deployment in Redis and releases it after.
+        text += (
+            f"router_settings: {{redis_url: {redis_url}, redis_key_prefix: bench-{os.getpid()}}}\n"
+        )
+    path.write_text(text)
 
 
 def start_fake(procs: Processes, pinning: Pinning) -> tuple[Target, int]:
@@ -616,7 +622,7 @@ def run_benchmark(args: argparse.Namespace) -> Report:
         try:
             direct, upstream_port = start_fake(procs, pinning)
             config = workdir / "gateway.yaml"
-            write_config(config, upstream_port)
+            write_config(config, upstream_port, args.redis)
             gateway, proc, ready_ms = start_gateway(procs, pinning, config)
             loader = choose_loader(args, pinning, workdir)
             print(f"CPU pinning: {pinning.description}", file=sys.stderr)
@@ -789,6 +795,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
+    parser.add_argument(
+        "--redis", metavar="URL", help="share routing state through this Redis (redis://...)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = 3

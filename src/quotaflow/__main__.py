@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotaflow.config import CONFIG_ENV_VAR as CONFIG_ENV
+from quotaflow.config import WORKERS_ENV_VAR as WORKERS_ENV
 from quotaflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="on SIGTERM, report not-ready but keep serving this long before shutting down",
+    )
+    serve.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=30.0,
+        help="then wait this long, at most, for calls and streams in flight (default 30)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -113,11 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
     for warning in loaded.warnings:
         logger.warning("config: %s", warning)
     router_settings = loaded.settings.router_settings
-    if router_settings.redis_host or router_settings.redis_url:
-        logger.warning(
-            "router_settings.redis_*: accepted, but state shared through Redis is not "
-            "implemented yet; this process keeps its own"
-        )
+    shared = router_settings.redis_host is not None or router_settings.redis_url is not None
     options = {
         "host": args.host,
         "port": args.port,
@@ -128,19 +131,24 @@ def _serve(args: argparse.Namespace) -> int:
         "lifespan": "on",
         "proxy_headers": False,
         "server_header": False,
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": max(1, round(args.grace_seconds)),
     }
     if args.workers > 1:
         if args.config:
             # Worker processes load the same file; the environment is how uvicorn hands it over.
             os.environ[CONFIG_ENV] = str(args.config.resolve())
-        logger.warning(
-            "%d workers: each keeps its own in-flight counts, cooldowns, usage windows and "
-            "queue in memory, so together they may send a deployment up to %d times its "
-            "declared rpm/tpm; state shared through Redis is not implemented yet",
-            args.workers,
-            args.workers,
-        )
+        os.environ[WORKERS_ENV] = str(args.workers)
+        if shared:
+            logger.info("%d workers share routing state through Redis", args.workers)
+        else:
+            logger.warning(
+                "%d workers without Redis: each may send a deployment 1/%d of its declared "
+                "rpm/tpm, so together they never exceed it, but in-flight counts (least-busy), "
+                "cooldowns, latency and the admission queue are per worker; set "
+                "router_settings.redis_host to share them",
+                args.workers,
+                args.workers,
+            )
         uvicorn.run(
             "quotaflow.app:app_from_environment", factory=True, workers=args.workers, **options
         )

@@ -14,6 +14,7 @@ from quotaflow.routing import Router, build_groups
 from quotaflow.routing.context import ContextCheck, ModelLimits
 from quotaflow.server import GatewayApp
 from quotaflow.server.services import Services
+from quotaflow.state import LocalState, StateBackend
 
 if TYPE_CHECKING:
     import random
@@ -24,11 +25,32 @@ if TYPE_CHECKING:
     from quotaflow.providers.base import ProviderAdapter
     from quotaflow.routing.deployment import ModelGroup
 
-__all__ = ["build_router", "create_app"]
+__all__ = ["build_router", "build_state", "create_app"]
 
 logger = logging.getLogger("quotaflow")
 
 _BYTES_PER_MB = 1024 * 1024
+
+
+def build_state(settings: Settings, clock: Clock, *, workers: int = 1) -> StateBackend:
+    """Redis when ``router_settings`` names one, else this process's memory.
+
+    Without Redis, each of ``workers`` processes gets ``1 / workers`` of every declared quota,
+    so that together they never exceed it (in-flight counts and cooldowns stay per process).
+    """
+    router_settings = settings.router_settings
+    shared = router_settings.redis_host is not None or router_settings.redis_url is not None
+    local = LocalState(
+        clock,
+        cooldown_s=router_settings.cooldown_time,
+        allowed_fails=router_settings.allowed_fails,
+        share=1.0 if shared else 1.0 / workers,
+    )
+    if not shared:
+        return local
+    from quotaflow.state.redis import RedisState, redis_client  # noqa: PLC0415
+
+    return RedisState(redis_client(router_settings), local, router_settings, clock)
 
 
 def build_router(
@@ -37,6 +59,7 @@ def build_router(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    state: StateBackend | None = None,
 ) -> Router:
     """A ``Router`` over the configured deployments; ``ConfigError`` names what is wrong."""
     groups = build_groups(settings, PROVIDERS)
@@ -66,6 +89,7 @@ def build_router(
         context=ContextCheck(
             limits, Tokenizer(), enabled=settings.router_settings.enable_pre_call_checks
         ),
+        state=state,
     )
 
 
@@ -90,15 +114,20 @@ def create_app(
     *,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    workers: int = 1,
 ) -> GatewayApp:
-    """The gateway's ASGI app; tests may pass their own ``services``."""
+    """The gateway's ASGI app; tests may pass their own ``services``.
+
+    ``workers``: how many processes serve this config side by side (``serve --workers``).
+    """
     if services is None:
         clock = clock or SystemClock()
         client = UpstreamClient()
         general = settings.general_settings
         master_key = general.master_key.get_secret_value() if general.master_key else None
+        state = build_state(settings, clock, workers=workers)
         services = Services(
-            router=build_router(settings, client, clock=clock, rng=rng),
+            router=build_router(settings, client, clock=clock, rng=rng, state=state),
             client=client,
             authenticator=Authenticator(master_key),
             clock=clock,
@@ -106,11 +135,20 @@ def create_app(
             created_s=int(clock.wall()),
         )
     client = services.client
+    router = services.router
+    router.state.watch_queue(router.queue.waiting)
 
     async def open_client() -> None:
         await client.__aenter__()
+        await router.state.start()
 
-    return GatewayApp(services, on_startup=open_client, on_shutdown=client.aclose)
+    async def close() -> None:
+        try:
+            await router.state.aclose()
+        finally:
+            await client.aclose()
+
+    return GatewayApp(services, on_startup=open_client, on_shutdown=close)
 
 
 def app_from_environment() -> GatewayApp:
@@ -119,6 +157,6 @@ def app_from_environment() -> GatewayApp:
     from quotaflow.serving import freeze_heap  # noqa: PLC0415
 
     loaded = load_settings()
-    app = create_app(loaded.settings)
+    app = create_app(loaded.settings, workers=loaded.workers)
     freeze_heap()
     return app

@@ -9,7 +9,12 @@ supported keys are errors. This package imports only ``quotaflow.errors``, pydan
 """
 
 from quotaflow.config._summary import describe
-from quotaflow.config.loader import CONFIG_ENV_VAR, LoadedSettings, load_settings
+from quotaflow.config.loader import (
+    CONFIG_ENV_VAR,
+    WORKERS_ENV_VAR,
+    LoadedSettings,
+    load_settings,
+)
 from quotaflow.config.schema import (
     ROUTING_STRATEGIES,
     DeploymentParams,
@@ -25,6 +30,7 @@ from quotaflow.config.schema import (
 __all__ = [
     "CONFIG_ENV_VAR",
     "ROUTING_STRATEGIES",
+    "WORKERS_ENV_VAR",
     "DeploymentParams",
     "GeneralSettings",
     "LitellmSettings",

@@ -168,8 +168,6 @@ _ROUTER_SETTINGS = frozenset(
         "optional_pre_call_checks",
         "polling_interval",
         "provider_budget_config",
-        "redis_db",
-        "redis_ssl",
         "retry_policy",
         "router_general_settings",
         "routing_groups",

@@ -30,10 +30,13 @@ from quotaflow.config._litellm_keys import HINTS, UNSUPPORTED
 from quotaflow.config.schema import Settings
 from quotaflow.errors import ConfigError
 
-__all__ = ["CONFIG_ENV_VAR", "LoadedSettings", "load_settings"]
+__all__ = ["CONFIG_ENV_VAR", "WORKERS_ENV_VAR", "LoadedSettings", "load_settings"]
 
 CONFIG_ENV_VAR: Final = "QUOTAFLOW_CONFIG"
 """The environment variable naming the config file when no path is given."""
+
+WORKERS_ENV_VAR: Final = "QUOTAFLOW_WORKERS"
+"""Set by ``quotaflow serve --workers N`` for its worker processes."""
 
 _ENV_PREFIX: Final = "os.environ/"
 # Similarity from which an unknown key counts as a typo of a known one: "num_retires" scores
@@ -47,6 +50,8 @@ class LoadedSettings:
 
     settings: Settings
     warnings: tuple[str, ...] = ()
+    # Worker processes of one ``quotaflow serve --workers N`` (``$QUOTAFLOW_WORKERS``).
+    workers: int = 1
 
 
 def load_settings(
@@ -67,7 +72,12 @@ def load_settings(
     settings = _build(data, env, report)
     if source is not None:
         settings = settings.model_copy(update={"source": source})
-    return LoadedSettings(settings, tuple(report.warnings))
+    return LoadedSettings(settings, tuple(report.warnings), _workers(env))
+
+
+def _workers(environ: Mapping[str, str]) -> int:
+    raw = environ.get(WORKERS_ENV_VAR, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
 @dataclass(slots=True)

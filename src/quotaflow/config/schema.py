@@ -234,6 +234,15 @@ class RouterSettings(_Frozen):
     redis_port: int = Field(default=6379, ge=1, le=65535)
     redis_password: SecretStr | None = None
     redis_url: SecretStr | None = None  # when set, wins over redis_host/port/password
+    redis_db: NonNegativeInt = 0
+    redis_ssl: bool = False  # TLS to redis_host (a ``rediss://`` URL says so itself)
+    # Prefix of every shared key: one Redis can serve several gateways (staging, prod).
+    redis_key_prefix: str = Field(default="quotaflow", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # Seconds a Redis call may take before the replica serves on local state (degraded).
+    redis_timeout: PositiveFloat = 0.25
+    # Seconds an in-flight lease outlives its replica: a replica renews its leases every third
+    # of this, so the calls of a replica that died stop counting after at most this long.
+    state_lease_seconds: PositiveFloat = 15.0
     # Per model group: another strategy than ``routing_strategy``.
     model_group_routing_strategy: dict[str, RoutingStrategy] = Field(default_factory=dict)
     routing_strategy_args: RoutingStrategyArgs = Field(default_factory=RoutingStrategyArgs)
@@ -277,6 +286,9 @@ class GeneralSettings(_Frozen):
     master_key: SecretStr | None = None
     database_url: SecretStr | None = None
     max_request_size_mb: PositiveFloat = 10.0
+    # The status of an exhausted budget (type and code ``insufficient_quota``): OpenAI's 429 by
+    # default; 400 for clients that must not retry.
+    budget_exceeded_status: int = Field(default=429, ge=400, le=499)
 
     @field_validator("master_key", "database_url")
     @classmethod

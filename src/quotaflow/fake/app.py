@@ -98,7 +98,13 @@ class FakeProvider:
             if request.path.startswith(_CONTROL_PREFIX):
                 await _write(send, self._control(request))
             else:
-                await self._serve(request, receive, send)
+                stats = self.stats
+                stats.in_flight += 1
+                stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+                try:
+                    await self._serve(request, receive, send)
+                finally:
+                    stats.in_flight -= 1
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
 

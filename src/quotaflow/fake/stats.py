@@ -22,6 +22,8 @@ class FakeStats:
         self.faults: Counter[str] = Counter()
         self.tokens_charged = 0
         self.cancelled_streams = 0
+        self.in_flight = 0  # requests being answered now
+        self.peak_in_flight = 0
         self.recent: deque[Request] = deque(maxlen=history_size)
 
     def reset(self) -> None:
@@ -31,6 +33,7 @@ class FakeStats:
         self.faults.clear()
         self.tokens_charged = 0
         self.cancelled_streams = 0
+        self.peak_in_flight = self.in_flight
         self.recent.clear()
 
     def to_json(self) -> dict[str, Any]:
@@ -41,6 +44,8 @@ class FakeStats:
             "faults": dict(self.faults),
             "tokens_charged": self.tokens_charged,
             "cancelled_streams": self.cancelled_streams,
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
             "recent": [_request_json(r) for r in self.recent],
         }
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from quotaflow.clock import Clock
 
@@ -86,16 +86,18 @@ class AdmissionQueue(Generic[T]):
         key: str,
         priority: int,
         deadline: float,
-        attempt: Callable[[], tuple[T | None, float]],
+        attempt: Callable[[], Awaitable[tuple[T | None, float]]],
+        soonest: Callable[[], float],
     ) -> tuple[T | None, float]:
         """Queue until ``attempt`` yields something or ``deadline`` (clock time) passes.
 
-        ``attempt`` returns ``(result, wait_s)``: a result, or ``None`` and how long until one
-        could be had. Returns the result (or ``None``) and the last ``wait_s`` seen.
+        ``attempt`` (tried only by the head of the queue) returns ``(result, wait_s)``: a result,
+        or ``None`` and how long until one could be had; ``soonest`` estimates that wait without
+        trying. Returns the result (or ``None``) and the last ``wait_s`` seen.
         """
         if self.stats.waiting >= self._max_size:
             self.stats.turned_away += 1
-            return None, attempt()[1]
+            return None, soonest()
         ahead = self._ahead_s(key, priority, self._clock.monotonic())
         if ahead > deadline - self._clock.monotonic():
             # Those already waiting will take longer than this call may wait: say so now.
@@ -109,7 +111,7 @@ class AdmissionQueue(Generic[T]):
             queue[0].wake.set()  # the head re-checks: maybe room for it appeared meanwhile
         started = self._clock.monotonic()
         try:
-            result, wait_s = await self._until_served(queue, waiter, deadline, attempt)
+            result, wait_s = await self._until_served(queue, waiter, deadline, attempt, soonest)
         finally:
             self._leave(key, queue, waiter)
             self.stats.wait_s_total += self._clock.monotonic() - started
@@ -146,13 +148,14 @@ class AdmissionQueue(Generic[T]):
         queue: list[_Waiter],
         waiter: _Waiter,
         deadline: float,
-        attempt: Callable[[], tuple[T | None, float]],
+        attempt: Callable[[], Awaitable[tuple[T | None, float]]],
+        soonest: Callable[[], float],
     ) -> tuple[T | None, float]:
         wait_s = math.inf
         while True:
             remaining = deadline - self._clock.monotonic()
             if queue[0] is waiter:
-                result, wait_s = attempt()
+                result, wait_s = await attempt()
                 if result is not None:
                     return result, wait_s
                 if wait_s > remaining:
@@ -160,7 +163,7 @@ class AdmissionQueue(Generic[T]):
                     return None, wait_s
                 nap = min(wait_s, remaining, _MAX_NAP_S)
             else:
-                head_wait = attempt()[1]
+                head_wait = soonest()
                 if head_wait > remaining:
                     return None, head_wait
                 nap = min(remaining, _MAX_NAP_S)

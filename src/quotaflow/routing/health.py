@@ -1,7 +1,9 @@
 """``HealthTracker``: in-flight counts and cooldowns per deployment, in this process.
 
 Counts are changed only through ``acquire``/``release`` pairs that the router holds in
-``try/finally`` (or a stream's ``finally``), so they cannot drift.
+``try/finally`` (or a stream's ``finally``), so they cannot drift. With several replicas,
+``merge_fleet`` adds the calls the others have open, their cooldowns and the fleet's latency,
+as the shared state last reported them.
 """
 
 from __future__ import annotations
@@ -34,10 +36,35 @@ class HealthTracker:
         self._cooling_until: dict[str, float] = {}
         self._failures: dict[str, deque[float]] = {}
         self._latency: dict[str, float] = {}
+        self._fleet_in_flight: dict[str, int] = {}  # calls the other replicas have open
 
     def in_flight(self, deployment_id: str) -> int:
-        """Calls now open on the deployment."""
+        """Calls now open on the deployment (by the whole fleet, as last reported)."""
+        return self._in_flight.get(deployment_id, 0) + self._fleet_in_flight.get(deployment_id, 0)
+
+    def own_in_flight(self, deployment_id: str) -> int:
+        """Calls this process has open on the deployment."""
         return self._in_flight.get(deployment_id, 0)
+
+    def merge_fleet(
+        self, deployment_id: str, in_flight: int, cooling_s: float, latency_s: float | None
+    ) -> None:
+        """The fleet's view of the deployment, just read from the shared state."""
+        self._fleet_in_flight[deployment_id] = max(0, in_flight - self.own_in_flight(deployment_id))
+        if cooling_s > 0:
+            self.cool(deployment_id, cooling_s)
+        if latency_s is not None:
+            self._latency[deployment_id] = latency_s
+
+    def forget_fleet(self) -> None:
+        """Drop the other replicas' counts: this process decides alone from now on."""
+        self._fleet_in_flight.clear()
+
+    def cool(self, deployment_id: str, seconds: float) -> None:
+        """Skip the deployment for ``seconds`` (a cooldown never shortens)."""
+        until = self._clock.monotonic() + seconds
+        if until > self._cooling_until.get(deployment_id, 0.0):
+            self._cooling_until[deployment_id] = until
 
     def acquire(self, deployment_id: str) -> None:
         """Count one more call in flight."""
@@ -68,9 +95,7 @@ class HealthTracker:
             return 0.0
         seconds = error.retry_after_s if error.retry_after_s is not None else self._cooldown_s
         if seconds > 0:
-            self._cooling_until[deployment_id] = max(
-                self.cooling_until(deployment_id), now + seconds
-            )
+            self.cool(deployment_id, seconds)
         return seconds
 
     def record_success(self, deployment_id: str, latency_s: float) -> None:

@@ -37,14 +37,12 @@ from quotaflow.errors import (
     PromptTooLong,
     RoutingError,
     UpstreamError,
-    UpstreamRateLimited,
 )
 from quotaflow.routing.admission import AdmissionQueue
 from quotaflow.routing.estimate import arrival_tokens
-from quotaflow.routing.health import HealthTracker
 from quotaflow.routing.strategies import RoutingState, Strategy, create_strategy
 from quotaflow.routing.streams import Lease, RoutedStream, StreamTarget, open_routed_stream
-from quotaflow.routing.usage import UsageWindows
+from quotaflow.state import Claim, LocalState, StateBackend
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Mapping, Sequence
@@ -104,7 +102,7 @@ class RoutedReply:
     cost_usd: Decimal | None = None
 
 
-Attempter = Callable[[Call, "Deployment", "ProviderAdapter"], "Awaitable[T]"]
+Attempter = Callable[[Call, Claim, "ProviderAdapter"], "Awaitable[T]"]
 
 
 class Router:
@@ -121,6 +119,7 @@ class Router:
         rng: random.Random | None = None,
         prices: Mapping[str, ModelSpec] | None = None,
         context: ContextCheck | None = None,
+        state: StateBackend | None = None,
     ) -> None:
         self._groups = dict(groups)
         self._adapters = adapters
@@ -129,14 +128,13 @@ class Router:
         self._clock = clock
         self._prices = prices or {}
         self._context = context
-        self.health = HealthTracker(
+        self.state: StateBackend = state or LocalState(
             clock, cooldown_s=settings.cooldown_time, allowed_fails=settings.allowed_fails
         )
-        self.usage = UsageWindows(clock)
-        self.queue: AdmissionQueue[Deployment] = AdmissionQueue(
-            clock, max_size=settings.queue_max_size
-        )
-        state = RoutingState(
+        self.health = self.state.health
+        self.usage = self.state.usage
+        self.queue: AdmissionQueue[Claim] = AdmissionQueue(clock, max_size=settings.queue_max_size)
+        view = RoutingState(
             health=self.health,
             usage=self.usage,
             rng=rng or random.Random(),
@@ -149,7 +147,7 @@ class Router:
         )
         self._strategies: dict[str, Strategy] = {
             name: create_strategy(
-                settings.model_group_routing_strategy.get(name, settings.routing_strategy), state
+                settings.model_group_routing_strategy.get(name, settings.routing_strategy), view
             )
             for name in self._groups
         }
@@ -209,8 +207,9 @@ class Router:
         return routed
 
     async def _complete_once(
-        self, call: Call, deployment: Deployment, adapter: ProviderAdapter
+        self, call: Call, claim: Claim, adapter: ProviderAdapter
     ) -> UpstreamReply:
+        deployment = claim.deployment
         request = adapter.build_request(call.op, call.payload, stream=False)
         timeout_s = _lower(deployment.timeout_s, call.timeout_s)
         raw = await self._client.send(request, timeout_s=timeout_s)
@@ -220,8 +219,9 @@ class Router:
         return adapter.parse_reply(call.op, call.payload, raw.body, raw.headers)
 
     async def _open_stream(
-        self, call: Call, deployment: Deployment, adapter: ProviderAdapter
+        self, call: Call, claim: Claim, adapter: ProviderAdapter
     ) -> RoutedStream:
+        deployment = claim.deployment
         target = StreamTarget(
             deployment=deployment,
             adapter=adapter,
@@ -234,10 +234,10 @@ class Router:
         group = deployment.model_group
 
         def release() -> None:
-            self._release(group, deployment.id)
+            self._release(group, claim)
 
         def failed(error: UpstreamError) -> None:
-            self.health.record_failure(deployment.id, error)
+            self.state.settle(claim, error)
 
         def lease() -> Lease:
             return Lease(release, failed)
@@ -297,48 +297,58 @@ class Router:
         tried: set[str] = set()
         last: UpstreamError | None = None
         for _ in range(self._settings.num_retries + 1):
-            deployment = self._pick_now(group.name, pool, tokens, tried)
-            if deployment is None:
-                if tried and self._settings.retry_after > 0:
-                    # A retry with nothing healthy waits at least ``retry_after`` (LiteLLM's key).
-                    await self._clock.sleep(self._settings.retry_after)
-                    trace.queue_s += self._settings.retry_after
-                deployment = await self._queued(group, pool, call, tokens, tried, trace)
-            if deployment is None:
+            claim = await self._claim(group, pool, call, tokens, tried, trace)
+            if claim is None:
                 break
+            deployment = claim.deployment
             tried.add(deployment.id)
-            self.health.acquire(deployment.id)
-            self.usage.charge(deployment, tokens)
             started = self._clock.monotonic()
             release = True
             try:
-                result = await attempt(call, deployment, self._adapters[deployment.id])
+                result = await attempt(call, claim, self._adapters[deployment.id])
             except UpstreamError as error:
-                self._record(trace, deployment, started, error, tokens)
+                self._record(trace, claim, started, error)
                 if error.fault is Fault.REQUEST:
                     raise
                 last = error
                 continue
             except ClientError:
                 # The adapter refused the call before sending it: nothing reached the upstream.
-                self.usage.refund(deployment, tokens)
+                self.state.settle(claim, sent=False)
                 raise
             else:
-                self._record(trace, deployment, started, None, tokens)
+                self._record(trace, claim, started, None)
                 release = not isinstance(result, RoutedStream)  # the stream's lease releases
                 return result, deployment
             finally:
                 if release:
-                    self._release(group.name, deployment.id)
+                    self._release(group.name, claim)
         raise self._exhausted(group, pool, last, trace, tokens)
 
-    def _pick_now(
-        self, group: str, pool: Sequence[Deployment], tokens: int, tried: set[str]
-    ) -> Deployment | None:
-        """A deployment at once, unless others already wait in the queue (they go first)."""
-        if self.queue.busy(group):
-            return None
-        return self._pick(group, pool, tokens, tried)[0]
+    async def _claim(
+        self,
+        group: ModelGroup,
+        pool: Sequence[Deployment],
+        call: Call,
+        tokens: int,
+        tried: set[str],
+        trace: _Trace,
+    ) -> Claim | None:
+        """A deployment claimed for the next attempt: at once if one has room (and nobody
+        waits in the queue before this call), else through the admission queue."""
+        if not self.queue.busy(group.name):
+            # A refused claim refreshes the view it was chosen from; choose again from that.
+            for _ in range(len(pool)):
+                claim, _, picked = await self._try_claim(group.name, pool, tokens, tried)
+                if claim is not None:
+                    return claim
+                if not picked:
+                    break
+        if tried and self._settings.retry_after > 0:
+            # A retry with nothing healthy waits at least ``retry_after`` (LiteLLM's key).
+            await self._clock.sleep(self._settings.retry_after)
+            trace.queue_s += self._settings.retry_after
+        return await self._queued(group, pool, call, tokens, tried, trace)
 
     async def _queued(
         self,
@@ -348,31 +358,50 @@ class Router:
         tokens: int,
         tried: set[str],
         trace: _Trace,
-    ) -> Deployment | None:
+    ) -> Claim | None:
         """A deployment for the next attempt through the admission queue (``None``: none came)."""
         settings = self._settings
         started = self._clock.monotonic()
         deadline = started + settings.queue_timeout
         priority = call.priority if call.priority is not None else settings.default_priority
-        deployment, _ = await self.queue.wait(
-            group.name, priority, deadline, lambda: self._pick(group.name, pool, tokens, tried)
-        )
-        trace.queue_s += self._clock.monotonic() - started
-        return deployment
+        enforce = self._strategies[group.name].enforces_quota
 
-    def _pick(
+        async def attempt() -> tuple[Claim | None, float]:
+            claim, wait_s, _ = await self._try_claim(group.name, pool, tokens, tried)
+            return claim, wait_s
+
+        def soonest() -> float:
+            return self._soonest_room_s(pool, tokens, quota=enforce)
+
+        claim, _ = await self.queue.wait(group.name, priority, deadline, attempt, soonest)
+        trace.queue_s += self._clock.monotonic() - started
+        return claim
+
+    async def _try_claim(
         self, group: str, pool: Sequence[Deployment], tokens: int, tried: set[str]
-    ) -> tuple[Deployment | None, float]:
-        """A deployment that can take the call now, or ``None`` and how long until one could."""
+    ) -> tuple[Claim | None, float, bool]:
+        """Choose from the current view and claim the choice.
+
+        Returns the claim (or ``None`` and how long until one could succeed) and whether a
+        deployment was chosen at all (a refused claim has refreshed the view meanwhile).
+        """
+        strategy = self._strategies[group]
         healthy = self.health.available(pool)
         fresh = [d for d in healthy if d.id not in tried] if tried else healthy
-        candidates = fresh or healthy
-        strategy = self._strategies[group]
-        if candidates:
-            chosen = strategy.choose(_best_tier(candidates), tokens)
-            if chosen is not None:
-                return chosen, 0.0
-        return None, self._soonest_room_s(pool, tokens, quota=strategy.enforces_quota)
+        candidates = _best_tier(fresh or healthy)
+        chosen = strategy.choose(candidates, tokens) if candidates else None
+        if chosen is not None:
+            claim = await self.state.claim(
+                chosen,
+                pool,
+                tokens,
+                enforce=strategy.enforces_quota,
+                least_busy=candidates if strategy.balances_in_flight else (),
+            )
+            if claim is not None:
+                return claim, 0.0, True
+        wait_s = self._soonest_room_s(pool, tokens, quota=strategy.enforces_quota)
+        return None, wait_s, chosen is not None
 
     def _soonest_room_s(self, pool: Sequence[Deployment], tokens: int, *, quota: bool) -> float:
         now = self._clock.monotonic()
@@ -384,30 +413,22 @@ class Router:
             waits.append(wait)
         return min(waits) if waits else 0.0
 
-    def _release(self, group: str, deployment_id: str) -> None:
-        self.health.release(deployment_id)
+    def _release(self, group: str, claim: Claim) -> None:
+        self.state.release(claim)
         self.queue.notify(group)
 
     def _record(
-        self,
-        trace: _Trace,
-        deployment: Deployment,
-        started: float,
-        error: UpstreamError | None,
-        tokens: int,
+        self, trace: _Trace, claim: Claim, started: float, error: UpstreamError | None
     ) -> None:
         duration = self._clock.monotonic() - started
         trace.upstream_s += duration
+        deployment_id = claim.deployment.id
+        self.state.settle(claim, error, latency_s=duration if error is None else None)
         if error is None:
-            self.health.record_success(deployment.id, duration)
-            trace.attempts.append(Attempt(deployment.id, "ok", 200, duration))
+            trace.attempts.append(Attempt(deployment_id, "ok", 200, duration))
             return
-        if error.fault is not Fault.REQUEST:
-            self.health.record_failure(deployment.id, error)
-        if isinstance(error, UpstreamRateLimited):
-            self.usage.refund(deployment, tokens)  # a refused call does not count upstream
         outcome = type(error).__name__
-        trace.attempts.append(Attempt(deployment.id, outcome, error.upstream_status, duration))
+        trace.attempts.append(Attempt(deployment_id, outcome, error.upstream_status, duration))
 
     def _exhausted(
         self,

@@ -55,9 +55,14 @@ class RoutingState:
 
 
 class Strategy(Protocol):
-    """Chooses one deployment among healthy candidates."""
+    """Chooses one deployment among healthy candidates.
+
+    ``balances_in_flight``: the choice is the candidate with the fewest calls in flight, which
+    a shared state can settle exactly for the whole fleet when it claims the deployment.
+    """
 
     enforces_quota: bool
+    balances_in_flight: bool
 
     def choose(self, candidates: Sequence[Deployment], tokens: int) -> Deployment | None:
         """One of ``candidates`` (never empty), or ``None`` when none has room."""
@@ -68,6 +73,7 @@ class SimpleShuffle:
     """Random choice weighted by ``weight``, else ``rpm``, else ``tpm`` (if all set it)."""
 
     enforces_quota = False
+    balances_in_flight = False
 
     def __init__(self, state: RoutingState) -> None:
         self._rng = state.rng
@@ -87,6 +93,7 @@ class LeastBusy:
     """Fewest calls in flight; ties broken at random so no deployment is starved."""
 
     enforces_quota = False
+    balances_in_flight = True
 
     def __init__(self, state: RoutingState) -> None:
         self._health = state.health
@@ -104,6 +111,7 @@ class LowestLatency:
     """Lowest moving-average latency; deployments not measured yet are tried first."""
 
     enforces_quota = False
+    balances_in_flight = False
 
     def __init__(self, state: RoutingState) -> None:
         self._health = state.health
@@ -126,6 +134,7 @@ class UsageBased:
     """The deployment with the most free quota; a deployment is never sent past its quota."""
 
     enforces_quota = True
+    balances_in_flight = False
 
     def __init__(self, state: RoutingState) -> None:
         self._usage = state.usage
@@ -145,6 +154,7 @@ class CostBased:
     """The cheapest deployment per token; unknown prices come last."""
 
     enforces_quota = False
+    balances_in_flight = False
 
     def __init__(self, state: RoutingState) -> None:
         self._costs = state.cost_per_token
@@ -165,6 +175,7 @@ class QuotaAware:
     """
 
     enforces_quota = True
+    balances_in_flight = False
 
     def __init__(self, state: RoutingState) -> None:
         self._state = state

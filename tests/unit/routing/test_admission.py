@@ -8,21 +8,30 @@ from quotaflow.clock import ManualClock
 from quotaflow.routing.admission import AdmissionQueue
 
 
+def answering(result: str | None, wait_s: float):
+    """An ``attempt``/``soonest`` pair that always gives ``(result, wait_s)``."""
+
+    async def attempt() -> tuple[str | None, float]:
+        return result, wait_s
+
+    return attempt, lambda: wait_s
+
+
 async def test_a_newcomer_is_told_at_once_when_those_ahead_take_longer_than_its_deadline():
     clock = ManualClock()
     queue: AdmissionQueue[str] = AdmissionQueue(clock, max_size=100)
     for _ in range(3):  # admissions one second apart set the pace
-        assert (await queue.wait("g", 0, clock.monotonic() + 30, lambda: ("d", 0.0)))[0] == "d"
+        assert (await queue.wait("g", 0, clock.monotonic() + 30, *answering("d", 0.0)))[0] == "d"
         clock.advance(1.0)
 
     blocked = [
-        asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, lambda: (None, 0.5)))
+        asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, *answering(None, 0.5)))
         for _ in range(5)
     ]
     await asyncio.sleep(0)
     assert queue.waiting("g") == 5
 
-    result, ahead_s = await queue.wait("g", 0, clock.monotonic() + 3, lambda: (None, 0.5))
+    result, ahead_s = await queue.wait("g", 0, clock.monotonic() + 3, *answering(None, 0.5))
 
     assert result is None
     assert ahead_s == 5.0  # five calls ahead, one second each
@@ -37,7 +46,7 @@ async def test_the_head_gives_up_when_room_comes_after_its_deadline():
     clock = ManualClock()
     queue: AdmissionQueue[str] = AdmissionQueue(clock, max_size=10)
 
-    result, wait_s = await queue.wait("g", 0, clock.monotonic() + 5, lambda: (None, 60.0))
+    result, wait_s = await queue.wait("g", 0, clock.monotonic() + 5, *answering(None, 60.0))
 
     assert (result, wait_s) == (None, 60.0)
     assert clock.monotonic() == 1_000.0  # it did not sleep until its deadline
@@ -48,11 +57,14 @@ async def test_cancelled_waiters_leave_and_wake_the_next():
     queue: AdmissionQueue[str] = AdmissionQueue(clock, max_size=10)
     room = {"free": False}
 
-    def attempt() -> tuple[str | None, float]:
+    async def attempt() -> tuple[str | None, float]:
         return ("d", 0.0) if room["free"] else (None, 0.2)
 
-    first = asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, attempt))
-    second = asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, attempt))
+    def soonest() -> float:
+        return 0.0 if room["free"] else 0.2
+
+    first = asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, attempt, soonest))
+    second = asyncio.ensure_future(queue.wait("g", 0, clock.monotonic() + 30, attempt, soonest))
     await asyncio.sleep(0)
     first.cancel()
     room["free"] = True
