@@ -8,7 +8,20 @@ and release one atomic round trip to Redis (Lua scripts in ``lua/``), and falls 
 Must not import the server or the router (only the routing package's data types).
 """
 
-from quotaflow.state.base import Claim, StateBackend, StateStatus
+from quotaflow.state.base import (
+    Claim,
+    SharedScripts,
+    StateBackend,
+    StateStatus,
+    StateUnavailable,
+)
 from quotaflow.state.local import LocalState
 
-__all__ = ["Claim", "LocalState", "StateBackend", "StateStatus"]
+__all__ = [
+    "Claim",
+    "LocalState",
+    "SharedScripts",
+    "StateBackend",
+    "StateStatus",
+    "StateUnavailable",
+]

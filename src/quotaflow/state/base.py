@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from quotaflow.errors import UpstreamError
     from quotaflow.providers.base import RateLimitHint
@@ -14,7 +14,11 @@ if TYPE_CHECKING:
     from quotaflow.routing.health import HealthTracker
     from quotaflow.routing.usage import UsageWindows
 
-__all__ = ["Claim", "StateBackend", "StateStatus"]
+__all__ = ["Claim", "SharedScripts", "StateBackend", "StateStatus", "StateUnavailable"]
+
+
+class StateUnavailable(Exception):
+    """The shared state did not answer in time; the caller decides alone this once."""
 
 
 @dataclass(slots=True)
@@ -45,6 +49,33 @@ class StateStatus:
     replicas: int = 1  # live replicas last seen (this one included)
     fleet_waiting: int = 0  # calls waiting in every replica's admission queue
     detail: str = ""
+
+
+class SharedScripts(Protocol):
+    """Atomic scripts run in the shared state, for features built on it (key limits, budgets).
+
+    A script's first argument is the key prefix (added here); ``StateUnavailable`` when the
+    shared state is degraded or did not answer within its timeout (which degrades it).
+    """
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the replica decides alone for now."""
+        ...
+
+    @property
+    def replicas(self) -> int:
+        """Live replicas last seen, this one included."""
+        ...
+
+    def script(self, source: str) -> Callable[[Sequence[str | int]], Awaitable[Any]]:
+        """A function that runs the Lua ``source`` with the given arguments."""
+        ...
+
+    def on_rejoin(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` when the shared state answers again after an outage, before shared
+        decisions resume (a hook that fails keeps the replica degraded until the next try)."""
+        ...
 
 
 class StateBackend(Protocol):

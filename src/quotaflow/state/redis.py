@@ -30,10 +30,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from quotaflow.state.base import Claim, StateStatus
+from quotaflow.state.base import Claim, StateStatus, StateUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from quotaflow.clock import Clock
     from quotaflow.config import RouterSettings
@@ -109,12 +109,39 @@ class RedisState:
         self._replicas = 1
         self._fleet_waiting = 0
         self._queue_waiting: Callable[[], int] = lambda: 0
+        self._rejoin_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._rejoining = False
         self.last_error = ""
 
     @property
     def degraded(self) -> bool:
         """Whether the replica decides alone because Redis did not answer."""
         return self._degraded
+
+    @property
+    def replicas(self) -> int:
+        """Live replicas last seen, this one included."""
+        return self._replicas
+
+    def script(self, source: str) -> Callable[[Sequence[str | int]], Awaitable[Any]]:
+        """See ``SharedScripts.script``."""
+        registered = self._redis.register_script(source)
+
+        async def run(args: Sequence[str | int]) -> Any:
+            if self._degraded and not self._rejoining:
+                raise StateUnavailable(self.last_error)
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    return await registered(args=[self._prefix, *args])
+            except _FAILURES as error:
+                self._degrade(error)
+                raise StateUnavailable(self.last_error) from error
+
+        return run
+
+    def on_rejoin(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """See ``SharedScripts.on_rejoin``."""
+        self._rejoin_hooks.append(hook)
 
     def watch_queue(self, waiting: Callable[[], int]) -> None:
         """Publish ``waiting()`` (calls in this replica's admission queue) with each heartbeat."""
@@ -305,6 +332,12 @@ class RedisState:
             async with asyncio.timeout(self._timeout_s * 4):
                 if self._degraded:
                     await self._hand_over()
+                    self._rejoining = True
+                    try:
+                        for hook in self._rejoin_hooks:
+                            await hook()
+                    finally:
+                        self._rejoining = False
                 held = [
                     part
                     for claim in self._open.values()
@@ -317,6 +350,8 @@ class RedisState:
         except _FAILURES as error:
             self._degrade(error)
             return
+        except StateUnavailable:
+            return  # a rejoin hook found Redis gone again: stay degraded, try next beat
         self._replicas, self._fleet_waiting = int(replicas), int(waiting)
         if self._degraded:
             self._degraded = False
