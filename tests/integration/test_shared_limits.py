@@ -46,7 +46,7 @@ async def replicas() -> AsyncIterator[Callable[..., object]]:
             LocalState(clock, cooldown_s=1, allowed_fails=0),
             settings,
             clock,
-        )  # noqa: E501
+        )
         await state.start()
         states.append(state)
         return SharedLimitCounters(state, clock)
