@@ -100,25 +100,18 @@ async def test_a_killed_replica_leaks_no_in_flight_count(stack: Stack, tmp_path:
     settings = fleet_settings(regions, prefix, state_lease_seconds=1.5)
     redis = aioredis.Redis(host=REDIS_HOST, port=REDIS_PORT)
 
-    async def leases() -> int:
-        """Leases not yet expired: the calls the fleet counts in flight."""
-        seconds, micros = await redis.time()
-        now_ms = seconds * 1000 + micros // 1000
-        keys = [key async for key in redis.scan_iter(match=f"{{{prefix}}}:lease:*")]
-        return sum([await redis.zcount(key, now_ms, "+inf") for key in keys])
-
     try:
         async with running_fleet(settings, tmp_path, size=3) as fleet:
             calls = [asyncio.ensure_future(fleet.chat(2)) for _ in range(10)]
             survivors = [asyncio.ensure_future(fleet.chat(i % 2)) for i in range(4)]
             await asyncio.sleep(0.5)
-            assert await leases() == 14
+            assert await _live_leases(redis, prefix) == 14
             os.kill(fleet.processes[2].pid, signal.SIGKILL)
             await fleet.processes[2].wait()
             await asyncio.gather(*calls, return_exceptions=True)
             assert await asyncio.gather(*survivors) == [200] * 4
             await asyncio.sleep(2.0)  # longer than a lease
-            assert await leases() == 0
+            assert await _live_leases(redis, prefix) == 0
     finally:
         await redis.aclose()
 
@@ -161,3 +154,35 @@ async def _readiness(fleet: Any) -> list[dict[str, Any]]:
             assert response.status == 200  # degraded is still ready: it serves
             details.append(await response.json())
     return details
+
+
+async def test_sigterm_finishes_calls_in_flight_and_gives_back_their_leases(
+    stack: Stack, tmp_path: Path
+):
+    require_redis()
+    regions = [await stack.region(name, latency_ms=1000) for name in ("france", "sweden")]
+    prefix = unique_prefix()
+    settings = fleet_settings(regions, prefix, state_lease_seconds=30)
+    redis = aioredis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        async with running_fleet(settings, tmp_path, size=2) as fleet:
+            calls = [asyncio.ensure_future(fleet.chat(1)) for _ in range(6)]
+            await asyncio.sleep(0.4)
+            assert await _live_leases(redis, prefix) == 6
+            fleet.processes[1].send_signal(signal.SIGTERM)
+
+            assert await asyncio.gather(*calls) == [200] * 6  # finished, not cut
+            # uvicorn re-raises the signal once shut down, so the exit status names it.
+            assert await asyncio.wait_for(fleet.processes[1].wait(), 10) in {0, -signal.SIGTERM}
+            assert await _live_leases(redis, prefix) == 0  # at once, not after 30 s
+            assert await fleet.chat(0) == 200
+    finally:
+        await redis.aclose()
+
+
+async def _live_leases(redis: aioredis.Redis, prefix: str) -> int:
+    """Leases not yet expired: the calls the fleet counts in flight."""
+    seconds, micros = await redis.time()
+    now_ms = seconds * 1000 + micros // 1000
+    keys = [key async for key in redis.scan_iter(match=f"{{{prefix}}}:lease:*")]
+    return sum([await redis.zcount(key, now_ms, "+inf") for key in keys])
