@@ -98,5 +98,8 @@ async def count_tokens(services: Services, exchange: Exchange) -> None:
         _authenticate(services, exchange)
         body = await exchange.read_json(services.max_body_bytes)
         tokens = anthropic_messages.count_input_tokens(body)
-        services.router.group(body["model"])
+        if services.gate is not None:
+            services.gate.group_for(exchange.outcome.principal, body["model"])
+        else:
+            services.router.group(body["model"])
         await exchange.send_json(200, orjson.dumps({"input_tokens": tokens}))

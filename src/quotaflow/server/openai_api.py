@@ -44,6 +44,8 @@ async def call_model(services: Services, exchange: Exchange, op: Operation) -> N
     validate(op, payload)
     router = services.router
     call = call_for(exchange, op, payload)
+    if services.gate is not None:
+        await services.gate.admit(exchange, call)
     if payload.get("stream") is True and op is not Operation.EMBEDDING:
         await answer_stream(services, exchange, await router.stream(call))
         return
@@ -139,18 +141,25 @@ def _model_object(services: Services, name: str) -> dict[str, object]:
 
 
 async def list_models(services: Services, exchange: Exchange) -> None:
-    """``GET /v1/models``: every public model name."""
-    exchange.outcome.principal = services.authenticator.authenticate(
+    """``GET /v1/models``: every public model name the caller may use."""
+    principal = exchange.outcome.principal = services.authenticator.authenticate(
         exchange.header(b"authorization"), exchange.header(b"api-key")
     )
-    data = [_model_object(services, name) for name in services.router.model_names]
+    names = services.router.model_names
+    if services.gate is not None:
+        names = services.gate.visible(principal, names)
+    data = [_model_object(services, name) for name in names]
     await exchange.send_json(200, orjson.dumps({"object": "list", "data": data}))
 
 
 async def get_model(services: Services, exchange: Exchange) -> None:
     """``GET /v1/models/{model}``."""
-    exchange.outcome.principal = services.authenticator.authenticate(
+    principal = exchange.outcome.principal = services.authenticator.authenticate(
         exchange.header(b"authorization"), exchange.header(b"api-key")
     )
-    name = services.router.group(exchange.path_params["model"]).name
+    model = exchange.path_params["model"]
+    if services.gate is not None:
+        name = services.gate.group_for(principal, model)
+    else:
+        name = services.router.group(model).name
     await exchange.send_json(200, orjson.dumps(_model_object(services, name)))

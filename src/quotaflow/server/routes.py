@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from quotaflow.management.openapi import openapi_json
+from quotaflow.management.routes import ROUTES as MANAGEMENT_ROUTES
 from quotaflow.providers.base import Operation
 from quotaflow.server import anthropic_api, health, openai_api, responses_api
 
@@ -53,4 +55,7 @@ def exact_routes() -> dict[tuple[str, str], Handler]:
     for path in ("/health/liveliness", "/health/liveness"):
         routes["GET", path] = health.liveness
     routes["GET", "/health/readiness"] = health.readiness
+    for route in MANAGEMENT_ROUTES:  # virtual keys, teams, users, spend (LiteLLM's paths)
+        routes[route.method, route.path] = route.handler
+    routes["GET", "/openapi.json"] = openapi_json
     return routes

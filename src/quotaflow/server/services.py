@@ -10,6 +10,9 @@ if TYPE_CHECKING:
 
     from quotaflow.auth import Authenticator
     from quotaflow.clock import Clock
+    from quotaflow.dashboard.session import Sessions
+    from quotaflow.management.gate import Gate
+    from quotaflow.management.registry import Registry
     from quotaflow.providers.http import UpstreamClient
     from quotaflow.routing.router import Router
     from quotaflow.server.exchange import Exchange
@@ -44,3 +47,10 @@ class Services:
     # Called once per request after its last byte, with the exchange and its ``outcome``.
     # Hooks must be quick and must not raise; slow work goes to a background task they own.
     finish_hooks: list[Callable[[Exchange], None]] = field(default_factory=list)
+    # Virtual keys (``management.wiring.KeyServices.install``): model permissions and limits on
+    # every model call, and the management API. ``None``: master key only, or an open gateway.
+    gate: Gate | None = None
+    registry: Registry | None = None
+    # Dashboard session cookies (``dashboard.install``): the management API and ``/health``
+    # accept one instead of a key. ``None``: no dashboard.
+    dashboard: Sessions | None = None

@@ -33,8 +33,11 @@ async def answer_translated(
     framing: Callable[[], Framing],
     render: Callable[[JSON], JSON],
 ) -> None:
-    """Stream ``call`` through ``framing()`` when it asks to stream, else send ``render(reply)``."""
+    """Admit ``call`` (key permissions and limits), then stream it through ``framing()`` when
+    it asks to stream, else send ``render(reply)``."""
     router = services.router
+    if services.gate is not None:
+        await services.gate.admit(exchange, call)
     if call.payload.get("stream") is True:
         await answer_stream(services, exchange, await router.stream(call), framing())
         return
