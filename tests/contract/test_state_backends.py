@@ -157,9 +157,9 @@ async def test_latency_is_averaged_from_successes(backend: StateBackend):
         await settled(backend)
     await backend.claim(d, [d], 1, enforce=False)  # reads the fleet's view back
 
-    latency = backend.health.latency("a")
-    assert latency is not None
-    assert latency == pytest.approx(0.12, abs=0.001)
+    average = backend.health.latency("a")
+    assert average is not None
+    assert average == pytest.approx(0.12, abs=0.001)
 
 
 async def test_the_status_names_the_backend(backend: StateBackend):

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from quotaflow.server.routes import Handler
     from quotaflow.server.services import Services
 
+    Hook = Callable[[], Awaitable[None]]
+
 __all__ = ["GatewayApp"]
 
 logger = logging.getLogger("quotaflow.server")
@@ -45,6 +47,19 @@ class GatewayApp:
         self._now = services.clock.monotonic
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
+        self._lifespan_hooks: list[tuple[Hook, Hook]] = []
+
+    def mount(self, method: str, path: str, handler: Handler) -> None:
+        """Add a route that a component brings when it is installed (``/metrics``, ``/health``).
+
+        The fixed API lives in ``routes.exact_routes()``; mounted routes are the ones whose
+        handler needs that component's own objects.
+        """
+        self._routes[method, path] = handler
+
+    def add_lifespan_hooks(self, open_: Hook, close: Hook) -> None:
+        """Run ``open_`` after startup and ``close`` before shutdown (in reverse order)."""
+        self._lifespan_hooks.append((open_, close))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -56,6 +71,8 @@ class GatewayApp:
         """Open what the app needs (the upstream client) and report ready."""
         if self._on_startup is not None:
             await self._on_startup()
+        for open_, _ in self._lifespan_hooks:
+            await open_()
         self.services.readiness.started = True
 
     def begin_drain(self) -> None:
@@ -65,8 +82,15 @@ class GatewayApp:
     async def shutdown(self) -> None:
         """Report not ready, then close what ``startup`` opened."""
         self.services.readiness.draining = True
-        if self._on_shutdown is not None:
-            await self._on_shutdown()
+        try:
+            for _, close in reversed(self._lifespan_hooks):
+                try:
+                    await close()
+                except Exception:
+                    logger.exception("shutdown hook failed")
+        finally:
+            if self._on_shutdown is not None:
+                await self._on_shutdown()
 
     async def _http(self, exchange: Exchange) -> None:
         scope = exchange.scope

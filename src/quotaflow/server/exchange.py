@@ -34,6 +34,7 @@ _WANTED = frozenset(
         b"x-quotaflow-timeout",
         b"x-litellm-timeout",
         b"x-quotaflow-stream-timeout",
+        b"traceparent",  # W3C trace context: spans join the client's trace when tracing is on
     }
 )
 _JSON_TYPE = (b"content-type", b"application/json")

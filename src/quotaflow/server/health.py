@@ -1,16 +1,28 @@
-"""Health probes: liveness (the process answers) and readiness (it should get traffic)."""
+"""Health: liveness (the process answers), readiness (it should get traffic), and ``/health``.
+
+``/health`` shows each deployment's state from the traffic the gateway already sees — cooling
+down or not, calls in flight, recent latency, recent 429s, the quota the upstream said remains —
+without calling any upstream (no billed probe). It needs the master key (or an admin
+principal). ``/metrics`` renders the Prometheus page given to it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from quotaflow.errors import PermissionDenied
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from quotaflow.routing.deployment import Deployment
     from quotaflow.server.exchange import Exchange
     from quotaflow.server.services import Services
 
-__all__ = ["liveness", "readiness"]
+__all__ = ["deployments", "liveness", "metrics", "readiness"]
 
 _ALIVE = orjson.dumps({"status": "alive"})
 
@@ -40,3 +52,91 @@ async def readiness(services: Services, exchange: Exchange) -> None:
         },
     }
     await exchange.send_json(200 if state.ready else 503, orjson.dumps(body))
+
+
+def _admin(services: Services, exchange: Exchange) -> None:
+    """401 without a valid key, 403 for a principal that is not an admin."""
+    principal = services.authenticator.authenticate(
+        exchange.header(b"authorization"), exchange.header(b"api-key")
+    )
+    exchange.outcome.principal = principal
+    if not principal.is_admin:
+        raise PermissionDenied("Only the master key or an admin key may read this.")
+
+
+async def deployments(
+    services: Services,
+    exchange: Exchange,
+    *,
+    recent_429s: Callable[[str, float], int],
+    window_s: float,
+) -> None:
+    """``GET /health``: every deployment's state, as the gateway's own traffic shows it."""
+    _admin(services, exchange)
+    router, clock = services.router, services.clock
+    now, wall = clock.monotonic(), clock.wall()
+    rows = [
+        _deployment_state(services, deployment, now, wall, recent_429s(deployment.id, now))
+        for group in router.groups.values()
+        for deployment in group.deployments
+    ]
+    healthy = sum(1 for row in rows if row["state"] == "healthy")
+    body = {
+        "status": "healthy" if healthy == len(rows) else ("degraded" if healthy else "unhealthy"),
+        "checked_at": _iso(wall),
+        "healthy_count": healthy,
+        "unhealthy_count": len(rows) - healthy,
+        "recent_window_s": window_s,
+        "queue": {name: router.queue.waiting(name) for name in router.groups},
+        "deployments": rows,
+    }
+    await exchange.send_json(200, orjson.dumps(body))
+
+
+def _deployment_state(
+    services: Services, deployment: Deployment, now: float, wall: float, recent_429s: int
+) -> dict[str, Any]:
+    health, usage = services.router.health, services.router.usage
+    cooling_s = health.cooling_until(deployment.id) - now
+    latency_s = health.latency(deployment.id)
+    hint = usage.hint(deployment.id)  # remaining requests, tokens (, until)
+    row: dict[str, Any] = {
+        "id": deployment.id,
+        "model_group": deployment.model_group,
+        "provider": deployment.provider,
+        "state": "cooling_down" if cooling_s > 0 else "healthy",
+        "cooling_down_until": _iso(wall + cooling_s) if cooling_s > 0 else None,
+        "in_flight": health.in_flight(deployment.id),
+        "latency_ms": round(latency_s * 1000, 1) if latency_s is not None else None,
+        "recent_429s": recent_429s,
+        "remaining_requests": hint[0],
+        "remaining_tokens": hint[1],
+        "rpm": deployment.rpm,
+        "tpm": deployment.tpm,
+    }
+    if deployment.rpm is not None or deployment.tpm is not None:
+        requests, tokens = usage.sent(deployment.id)
+        row["sent_requests_10s"], row["sent_tokens_60s"] = requests, tokens
+    return row
+
+
+def _iso(wall_s: float) -> str:
+    return datetime.fromtimestamp(wall_s, UTC).isoformat(timespec="milliseconds")
+
+
+async def metrics(
+    services: Services,
+    exchange: Exchange,
+    *,
+    page: Callable[[], tuple[bytes, str]],
+    require_auth: bool,
+) -> None:
+    """``GET /metrics``: the Prometheus text page (the master key first, if so configured)."""
+    if require_auth:
+        _admin(services, exchange)
+    body, content_type = page()
+    await exchange.start(
+        200,
+        [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())],
+    )
+    await exchange.body(body)

@@ -102,6 +102,7 @@ async def _produce(exchange: Exchange, routed: RoutedStream, framing: Framing) -
         logger.warning(
             "stream from %s failed after the first byte: %s", routed.deployment.id, error.message
         )
+        exchange.outcome.error = error  # the status sent was 200; metrics and logs see the failure
         await body(framing.error(error))
         return
     await body(framing.end())
