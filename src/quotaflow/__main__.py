@@ -7,11 +7,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from quotaflow.cli import ADMIN_COMMANDS, add_admin_commands, run_admin_command
 from quotaflow.config import CONFIG_ENV_VAR as CONFIG_ENV
+from quotaflow.config import LOG_FORMAT_ENV_VAR, LOG_LEVEL_ENV_VAR
 from quotaflow.config import WORKERS_ENV_VAR as WORKERS_ENV
 from quotaflow.errors import ConfigError
+from quotaflow.observability import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         help="then wait this long, at most, for calls and streams in flight (default 30)",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        default="auto",
+        help="JSON lines, or text; auto: text on a terminal, else JSON (default auto)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     check = commands.add_parser("check-config", help="validate a config file and say what it means")
@@ -61,18 +70,28 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", type=Path, dest="json_path", help="write every metric here")
     simulate.add_argument("--png", type=Path, dest="png_path", help="write a chart here")
     simulate.add_argument("--speed", type=float, help="virtual seconds per real second")
+    add_admin_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "info").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_format: Literal["auto", "json", "text"] = getattr(args, "log_format", "auto")
+    if args.command == "serve":
+        configure_logging(args.log_level, log_format)
+        if args.workers > 1:  # for the worker processes
+            os.environ[LOG_FORMAT_ENV_VAR] = log_format
+            os.environ[LOG_LEVEL_ENV_VAR] = args.log_level
+    else:
+        logging.basicConfig(
+            level=getattr(args, "log_level", "info").upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     try:
+        if args.command in ADMIN_COMMANDS:
+            return run_admin_command(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "check-config":
@@ -126,7 +145,8 @@ def _serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "http": "httptools",
-        "access_log": False,
+        "access_log": False,  # quotaflow's own access log has the routing details
+        "log_config": None,  # uvicorn logs through the JSON, redacting handler
         "log_level": args.log_level,
         "lifespan": "on",
         "proxy_headers": False,

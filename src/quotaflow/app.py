@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotaflow.auth import Authenticator
+from quotaflow.auth.shared_invalidations import SharedInvalidations
 from quotaflow.catalog import ModelCatalog, Tokenizer
 from quotaflow.clock import Clock, SystemClock
 from quotaflow.errors import ConfigError
+from quotaflow.limits.shared import SharedLimitCounters
+from quotaflow.management.wiring import build_key_services
+from quotaflow.observability import ObservabilityOptions, configure_logging
+from quotaflow.observability import install as install_observability
 from quotaflow.providers import PROVIDERS, UpstreamClient, create_adapter
 from quotaflow.routing import Router, build_groups
 from quotaflow.routing.context import ContextCheck, ModelLimits
 from quotaflow.server import GatewayApp
 from quotaflow.server.services import Services
 from quotaflow.state import LocalState, StateBackend
+from quotaflow.store import SpendWriter, open_store
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from quotaflow.catalog import ModelSpec
     from quotaflow.config import Settings
     from quotaflow.providers.base import ProviderAdapter
     from quotaflow.routing.deployment import ModelGroup
+    from quotaflow.state import SharedScripts
 
-__all__ = ["build_router", "build_state", "create_app"]
+__all__ = ["build_router", "build_state", "create_app", "data_folder", "store_url"]
 
 logger = logging.getLogger("quotaflow")
 
@@ -51,6 +60,36 @@ def build_state(settings: Settings, clock: Clock, *, workers: int = 1) -> StateB
     from quotaflow.state.redis import RedisState, redis_client  # noqa: PLC0415
 
     return RedisState(redis_client(router_settings), local, router_settings, clock)
+
+
+def data_folder(settings: Settings) -> Path | None:
+    """Where the SQLite store and the spend spool live: ``general_settings.data_dir``, else the
+    config file's folder (``None`` for settings that came from no file)."""
+    general = settings.general_settings
+    if general.data_dir is not None:
+        return general.data_dir.resolve()
+    return settings.source.parent.resolve() if settings.source is not None else None
+
+
+def store_url(settings: Settings) -> str | None:
+    """The store the gateway opens: ``database_url``, else SQLite ``quotaflow.db`` in the data
+    folder; ``None`` (no virtual keys, the master key only) when there is neither."""
+    general = settings.general_settings
+    if general.database_url is not None:
+        return general.database_url.get_secret_value()
+    folder = data_folder(settings)
+    return None if folder is None else f"sqlite:///{folder / 'quotaflow.db'}"
+
+
+def _spool_folder(settings: Settings) -> Path:
+    folder = data_folder(settings)
+    return (folder or Path(tempfile.gettempdir()) / "quotaflow") / "spend-spool"
+
+
+def _shared(state: StateBackend) -> SharedScripts | None:
+    from quotaflow.state.redis import RedisState  # noqa: PLC0415
+
+    return state if isinstance(state, RedisState) else None
 
 
 def build_router(
@@ -115,11 +154,14 @@ def create_app(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     workers: int = 1,
+    observability: ObservabilityOptions | None = None,
 ) -> GatewayApp:
     """The gateway's ASGI app; tests may pass their own ``services``.
 
     ``workers``: how many processes serve this config side by side (``serve --workers``).
+    ``observability``: options other than the config's (tests: an in-memory span exporter).
     """
+    own_services = services is None
     if services is None:
         clock = clock or SystemClock()
         client = UpstreamClient()
@@ -148,7 +190,58 @@ def create_app(
         finally:
             await client.aclose()
 
-    return GatewayApp(services, on_startup=open_client, on_shutdown=close)
+    app = GatewayApp(services, on_startup=open_client, on_shutdown=close)
+    url = store_url(settings) if own_services else None
+    if url is not None:
+        _install_keys(app, settings, url)
+    general = settings.general_settings
+    services.observability = install_observability(
+        app,
+        settings,
+        observability
+        or ObservabilityOptions(
+            metrics_port=general.metrics_port,
+            metrics_host=general.metrics_host,
+            require_auth_for_metrics=general.require_auth_for_metrics_endpoint,
+            otlp_endpoint=general.otel_exporter_otlp_endpoint,
+        ),
+    )
+    return app
+
+
+def _install_keys(app: GatewayApp, settings: Settings, url: str) -> None:
+    """Virtual keys, limits, spend records and the management API, opened at startup."""
+    services = app.services
+    router, clock = services.router, services.clock
+    opened: list[Callable[[], Awaitable[None]]] = []
+
+    async def open_keys() -> None:
+        store = await open_store(url, clock=clock)
+        opened.append(store.close)
+        await store.migrate()
+        writer = SpendWriter(store, _spool_folder(settings))
+        await writer.start()  # first: it drains the spool a crash left, so seeding counts it
+        opened.append(writer.aclose)
+        shared = _shared(router.state)
+        keys = build_key_services(
+            settings,
+            store=store,
+            router=router,
+            prices=router.prices,
+            clock=clock,
+            spend=writer,
+            counters=SharedLimitCounters(shared, clock) if shared is not None else None,
+            invalidations=SharedInvalidations(shared) if shared is not None else None,
+        )
+        keys.install(services)
+        await keys.start()
+        opened.append(keys.stop)
+
+    async def close_keys() -> None:
+        while opened:
+            await opened.pop()()
+
+    app.add_lifespan_hooks(open_keys, close_keys)
 
 
 def app_from_environment() -> GatewayApp:
@@ -157,6 +250,7 @@ def app_from_environment() -> GatewayApp:
     from quotaflow.serving import freeze_heap  # noqa: PLC0415
 
     loaded = load_settings()
+    configure_logging(loaded.log_level, loaded.log_format)
     app = create_app(loaded.settings, workers=loaded.workers)
     freeze_heap()
     return app

@@ -41,7 +41,10 @@ async def _memory(clock: ManualClock) -> AsyncIterator[LimitCounters]:
 async def _redis(clock: ManualClock) -> AsyncIterator[LimitCounters]:
     require_redis()
     settings = RouterSettings(
-        redis_host=REDIS_HOST, redis_port=REDIS_PORT, redis_key_prefix=unique_prefix()
+        redis_host=REDIS_HOST,
+        redis_port=REDIS_PORT,
+        redis_key_prefix=unique_prefix(),
+        redis_timeout=1.0,
     )
     local = LocalState(clock, cooldown_s=1.0, allowed_fails=0)
     shared = RedisState(redis_client(settings), local, settings, clock)

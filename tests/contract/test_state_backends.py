@@ -47,7 +47,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[StateBackend]
     clock = SystemClock()
     settings = RouterSettings(
         cooldown_time=0.2, redis_host=REDIS_HOST, redis_port=REDIS_PORT,
-        redis_key_prefix=unique_prefix(),
+        redis_key_prefix=unique_prefix(), redis_timeout=1.0,
     )  # fmt: skip
     local = LocalState(clock, cooldown_s=0.2, allowed_fails=0)
     if request.param == "memory":

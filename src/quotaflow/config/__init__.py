@@ -11,6 +11,8 @@ supported keys are errors. This package imports only ``quotaflow.errors``, pydan
 from quotaflow.config._summary import describe
 from quotaflow.config.loader import (
     CONFIG_ENV_VAR,
+    LOG_FORMAT_ENV_VAR,
+    LOG_LEVEL_ENV_VAR,
     WORKERS_ENV_VAR,
     LoadedSettings,
     load_settings,
@@ -29,6 +31,8 @@ from quotaflow.config.schema import (
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "LOG_FORMAT_ENV_VAR",
+    "LOG_LEVEL_ENV_VAR",
     "ROUTING_STRATEGIES",
     "WORKERS_ENV_VAR",
     "DeploymentParams",

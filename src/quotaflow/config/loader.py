@@ -21,21 +21,32 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Final, get_args, get_origin
+from typing import Any, Final, Literal, get_args, get_origin
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, SecretStr, ValidationError
 
 from quotaflow.config._litellm_keys import HINTS, UNSUPPORTED
 from quotaflow.config.schema import Settings
 from quotaflow.errors import ConfigError
 
-__all__ = ["CONFIG_ENV_VAR", "WORKERS_ENV_VAR", "LoadedSettings", "load_settings"]
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "LOG_FORMAT_ENV_VAR",
+    "LOG_LEVEL_ENV_VAR",
+    "WORKERS_ENV_VAR",
+    "LoadedSettings",
+    "load_settings",
+]
 
 CONFIG_ENV_VAR: Final = "QUOTAFLOW_CONFIG"
 """The environment variable naming the config file when no path is given."""
 
+DATABASE_URL_ENV_VAR: Final = "DATABASE_URL"
+OTLP_ENV_VAR: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
 WORKERS_ENV_VAR: Final = "QUOTAFLOW_WORKERS"
+LOG_LEVEL_ENV_VAR: Final = "QUOTAFLOW_LOG_LEVEL"
+LOG_FORMAT_ENV_VAR: Final = "QUOTAFLOW_LOG_FORMAT"
 """Set by ``quotaflow serve --workers N`` for its worker processes."""
 
 _ENV_PREFIX: Final = "os.environ/"
@@ -50,8 +61,11 @@ class LoadedSettings:
 
     settings: Settings
     warnings: tuple[str, ...] = ()
-    # Worker processes of one ``quotaflow serve --workers N`` (``$QUOTAFLOW_WORKERS``).
+    # Worker processes of one ``quotaflow serve --workers N`` (``$QUOTAFLOW_WORKERS``), and how
+    # they log (``$QUOTAFLOW_LOG_LEVEL``, ``$QUOTAFLOW_LOG_FORMAT``), as the CLI handed it over.
     workers: int = 1
+    log_level: str = "info"
+    log_format: Literal["auto", "json", "text"] = "auto"
 
 
 def load_settings(
@@ -72,7 +86,14 @@ def load_settings(
     settings = _build(data, env, report)
     if source is not None:
         settings = settings.model_copy(update={"source": source})
-    return LoadedSettings(settings, tuple(report.warnings), _workers(env))
+    formats: dict[str, Literal["json", "text"]] = {"json": "json", "text": "text"}
+    return LoadedSettings(
+        settings,
+        tuple(report.warnings),
+        _workers(env),
+        env.get(LOG_LEVEL_ENV_VAR, "info"),
+        formats.get(env.get(LOG_FORMAT_ENV_VAR, ""), "auto"),
+    )
 
 
 def _workers(environ: Mapping[str, str]) -> int:
@@ -101,8 +122,23 @@ def _build(data: Mapping[str, object], environ: Mapping[str, str], report: _Repo
     if report.errors or settings is None:
         raise ConfigError(report.errors)
     settings = _apply_litellm_defaults(settings, report)
+    settings = _apply_environment_defaults(settings, environ)
     _advise(settings, report)
     return settings
+
+
+def _apply_environment_defaults(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    """``DATABASE_URL`` and ``OTEL_EXPORTER_OTLP_ENDPOINT`` fill their keys when the file has
+    none (the variables the manifests and OpenTelemetry's tooling set)."""
+    general = settings.general_settings
+    update: dict[str, object] = {}
+    if general.database_url is None and environ.get(DATABASE_URL_ENV_VAR, "").strip():
+        update["database_url"] = SecretStr(environ[DATABASE_URL_ENV_VAR].strip())
+    if general.otel_exporter_otlp_endpoint is None and environ.get(OTLP_ENV_VAR, "").strip():
+        update["otel_exporter_otlp_endpoint"] = environ[OTLP_ENV_VAR].strip()
+    if not update:
+        return settings
+    return settings.model_copy(update={"general_settings": general.model_copy(update=update)})
 
 
 # 1. Reading the file ----------------------------------------------------------------------------

@@ -284,8 +284,18 @@ class GeneralSettings(_Frozen):
     """Server-wide settings: the admin credential, the database, request limits."""
 
     master_key: SecretStr | None = None
+    # PostgreSQL (``postgresql://…``) or SQLite (``sqlite:///path``) for keys, teams and spend;
+    # ``$DATABASE_URL`` when unset; else SQLite ``quotaflow.db`` in ``data_dir``.
     database_url: SecretStr | None = None
+    # Where the SQLite store and the spend spool live; default: the config file's folder.
+    data_dir: Path | None = None
     max_request_size_mb: PositiveFloat = 10.0
+    # /metrics on a port of its own too (with --workers N each worker would compete for it).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    require_auth_for_metrics_endpoint: bool = False  # LiteLLM's name
+    # OTLP/HTTP base URL for traces (``$OTEL_EXPORTER_OTLP_ENDPOINT`` when unset); off when none.
+    otel_exporter_otlp_endpoint: str | None = None
     # The status of an exhausted budget (type and code ``insufficient_quota``): OpenAI's 429 by
     # default; 400 for clients that must not retry.
     budget_exceeded_status: int = Field(default=429, ge=400, le=499)

@@ -158,6 +158,11 @@ class Router:
         return list(self._groups)
 
     @property
+    def prices(self) -> Mapping[str, ModelSpec]:
+        """Each deployment's prices and context window, by deployment id."""
+        return self._prices
+
+    @property
     def groups(self) -> Mapping[str, ModelGroup]:
         """Every model group by name."""
         return self._groups

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from quotaflow.routing.deployment import Deployment
-    from quotaflow.routing.health import HealthTracker
-    from quotaflow.routing.usage import UsageWindows
+    from quotaflow.state.health import HealthTracker
+    from quotaflow.state.usage import UsageWindows
 
 __all__ = [
     "CostBased",

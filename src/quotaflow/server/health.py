@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from quotaflow.dashboard.session import session_principal
 from quotaflow.errors import PermissionDenied
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from quotaflow.routing.deployment import Deployment
     from quotaflow.server.exchange import Exchange
     from quotaflow.server.services import Services
+    from quotaflow.state import StateStatus
 
 __all__ = ["deployments", "liveness", "metrics", "readiness"]
 
@@ -50,15 +52,35 @@ async def readiness(services: Services, exchange: Exchange) -> None:
             "turned_away": router.queue.stats.turned_away,
             "wait_s_total": round(router.queue.stats.wait_s_total, 3),
         },
+        # Degraded (Redis away) is still ready: the replica serves on its own share.
+        "state": _state_details(router.state.status()),
     }
     await exchange.send_json(200 if state.ready else 503, orjson.dumps(body))
 
 
+def _state_details(status: StateStatus) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "backend": status.backend,
+        "degraded": status.degraded,
+        "replicas": status.replicas,
+        "fleet_waiting": status.fleet_waiting,
+    }
+    if status.detail:
+        details["detail"] = status.detail
+    return details
+
+
 def _admin(services: Services, exchange: Exchange) -> None:
-    """401 without a valid key, 403 for a principal that is not an admin."""
-    principal = services.authenticator.authenticate(
-        exchange.header(b"authorization"), exchange.header(b"api-key")
-    )
+    """401 without a valid key, 403 for a principal that is not an admin.
+
+    Without a key header, a dashboard session cookie may stand in (``dashboard.session``).
+    """
+    authorization, api_key = exchange.header(b"authorization"), exchange.header(b"api-key")
+    principal = None
+    if authorization is None and api_key is None:
+        principal = session_principal(services, exchange)
+    if principal is None:
+        principal = services.authenticator.authenticate(authorization, api_key)
     exchange.outcome.principal = principal
     if not principal.is_admin:
         raise PermissionDenied("Only the master key or an admin key may read this.")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from quotaflow.dashboard.session import Sessions
     from quotaflow.management.gate import Gate
     from quotaflow.management.registry import Registry
+    from quotaflow.observability import Observability
     from quotaflow.providers.http import UpstreamClient
     from quotaflow.routing.router import Router
     from quotaflow.server.exchange import Exchange
@@ -51,6 +52,8 @@ class Services:
     # every model call, and the management API. ``None``: master key only, or an open gateway.
     gate: Gate | None = None
     registry: Registry | None = None
+    # Metrics, access log, tracing (``observability.install``).
+    observability: Observability | None = None
     # Dashboard session cookies (``dashboard.install``): the management API and ``/health``
     # accept one instead of a key. ``None``: no dashboard.
     dashboard: Sessions | None = None

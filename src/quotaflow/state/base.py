@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from quotaflow.errors import UpstreamError
     from quotaflow.providers.base import RateLimitHint
     from quotaflow.routing.deployment import Deployment
-    from quotaflow.routing.health import HealthTracker
-    from quotaflow.routing.usage import UsageWindows
+    from quotaflow.state.health import HealthTracker
+    from quotaflow.state.usage import UsageWindows
 
 __all__ = ["Claim", "SharedScripts", "StateBackend", "StateStatus", "StateUnavailable"]
 

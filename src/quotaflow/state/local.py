@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from quotaflow.errors import Fault, UpstreamRateLimited
-from quotaflow.routing.health import HealthTracker
-from quotaflow.routing.usage import UsageWindows
 from quotaflow.state.base import Claim, StateStatus
+from quotaflow.state.health import HealthTracker
+from quotaflow.state.usage import UsageWindows
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -331,6 +331,8 @@ class RedisState:
         try:
             async with asyncio.timeout(self._timeout_s * 4):
                 if self._degraded:
+                    # Connections from before the outage may be dead: start afresh.
+                    await self._redis.connection_pool.disconnect()
                     await self._hand_over()
                     self._rejoining = True
                     try:

@@ -74,7 +74,7 @@ async def keyed_services(
         await writer.start()
         exits.push_async_callback(writer.aclose)
         router = app.services.router
-        prices = router._prices
+        prices = router.prices
         keys = build_key_services(
             loaded.settings, store=store, router=router, prices=prices, clock=clock, spend=writer
         )

@@ -9,7 +9,6 @@ from quotaflow.app import build_router, create_app
 from quotaflow.clock import ManualClock
 from quotaflow.config import Settings, load_settings
 from quotaflow.errors import Attempt, GatewayError
-from quotaflow.observability import Observability, ObservabilityOptions, install
 from quotaflow.observability.facts import RequestFacts
 from quotaflow.providers import UpstreamClient
 from quotaflow.providers.base import Usage
@@ -18,6 +17,7 @@ from quotaflow.serving import serve_app
 from tests.support import Gateway, Stack
 
 if TYPE_CHECKING:
+    from quotaflow.observability import Observability, ObservabilityOptions
     from quotaflow.routing.router import Router
 
 SWEDEN = Deployment(id="sweden", model_group="gpt-4", provider="azure", upstream_model="gpt-4")
@@ -109,7 +109,8 @@ async def observed_gateway(
 ) -> tuple[Gateway, Observability]:
     """A gateway on 127.0.0.1 built from a config mapping, with observability installed."""
     loaded = load_settings(data=data, environ={}).settings
-    app = create_app(loaded)
-    observability = install(app, loaded, options)
+    app = create_app(loaded, observability=options)
+    observability = app.services.observability
+    assert observability is not None
     url = await stack.enter(serve_app(app, lifespan=True))
     return Gateway(app, url), observability

@@ -10,7 +10,7 @@ from quotaflow.app import create_app
 from quotaflow.auth import Principal
 from quotaflow.clock import ManualClock
 from quotaflow.errors import UpstreamRateLimited
-from quotaflow.observability import ObservabilityOptions, install
+from quotaflow.observability import ObservabilityOptions
 from tests.unit.observability.support import settings
 
 if TYPE_CHECKING:
@@ -44,8 +44,7 @@ async def get(
 
 def app_at(clock: ManualClock, **options: Any) -> GatewayApp:
     loaded = settings()
-    app = create_app(loaded, clock=clock)
-    install(app, loaded, ObservabilityOptions(**options))
+    app = create_app(loaded, clock=clock, observability=ObservabilityOptions(**options))
     app.services.readiness.started = True  # as after the lifespan's startup
     return app
 

@@ -91,10 +91,8 @@ def test_an_app_without_tracing_never_imports_opentelemetry():
         """
         import sys
         from quotaflow.app import create_app
-        from quotaflow.observability import install
         from tests.unit.observability.support import settings
-        loaded = settings()
-        install(create_app(loaded), loaded)
+        create_app(settings())
         print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
         """
     )

@@ -3,7 +3,6 @@ from collections import Counter
 
 from quotaflow.clock import ManualClock
 from quotaflow.routing.deployment import Deployment
-from quotaflow.routing.health import HealthTracker
 from quotaflow.routing.strategies import (
     CostBased,
     LeastBusy,
@@ -15,7 +14,8 @@ from quotaflow.routing.strategies import (
     create_strategy,
     strategy_names,
 )
-from quotaflow.routing.usage import UsageWindows
+from quotaflow.state.health import HealthTracker
+from quotaflow.state.usage import UsageWindows
 
 
 def _deployment(name: str, **kwargs) -> Deployment:

@@ -5,7 +5,7 @@ from quotaflow.errors import (
     UpstreamUnavailable,
 )
 from quotaflow.routing.deployment import Deployment
-from quotaflow.routing.health import HealthTracker
+from quotaflow.state.health import HealthTracker
 
 
 def _deployment(name: str) -> Deployment:

@@ -5,7 +5,7 @@ import pytest
 from quotaflow.clock import ManualClock
 from quotaflow.providers.base import RateLimitHint
 from quotaflow.routing.deployment import Deployment
-from quotaflow.routing.usage import UsageWindows
+from quotaflow.state.usage import UsageWindows
 
 
 def _deployment(**kwargs) -> Deployment:
