@@ -11,6 +11,7 @@ from quotaflow.auth import Authenticator
 from quotaflow.auth.shared_invalidations import SharedInvalidations
 from quotaflow.catalog import ModelCatalog, Tokenizer
 from quotaflow.clock import Clock, SystemClock
+from quotaflow.dashboard import install as install_dashboard
 from quotaflow.errors import ConfigError
 from quotaflow.limits.shared import SharedLimitCounters
 from quotaflow.management.wiring import build_key_services
@@ -206,6 +207,7 @@ def create_app(
             otlp_endpoint=general.otel_exporter_otlp_endpoint,
         ),
     )
+    install_dashboard(app, settings)
     return app
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, RootModel, ValidationError
 
+from quotaflow.dashboard.session import session_principal
 from quotaflow.errors import PermissionDenied
 from quotaflow.management.errors import invalid_field
 
@@ -26,10 +27,17 @@ _MAX_BODY_BYTES = 1 << 20
 
 
 def authenticate(services: Services, exchange: Exchange) -> Principal:
-    """The caller (401 without a valid key), noted in the exchange's outcome."""
-    principal = services.authenticator.authenticate(
-        exchange.header(b"authorization"), exchange.header(b"api-key")
-    )
+    """The caller (401 without a valid key), noted in the exchange's outcome.
+
+    Without an ``Authorization`` or ``api-key`` header, a dashboard session cookie may stand in
+    for the key (``dashboard.session``; its CSRF token is required on every POST).
+    """
+    authorization, api_key = exchange.header(b"authorization"), exchange.header(b"api-key")
+    principal = None
+    if authorization is None and api_key is None:
+        principal = session_principal(services, exchange)
+    if principal is None:
+        principal = services.authenticator.authenticate(authorization, api_key)
     exchange.outcome.principal = principal
     return principal
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from quotaflow.dashboard.activity_api import activity as dashboard_activity
 from quotaflow.management.openapi import openapi_json
 from quotaflow.management.routes import ROUTES as MANAGEMENT_ROUTES
 from quotaflow.providers.base import Operation
@@ -58,4 +59,5 @@ def exact_routes() -> dict[tuple[str, str], Handler]:
     for route in MANAGEMENT_ROUTES:  # virtual keys, teams, users, spend (LiteLLM's paths)
         routes[route.method, route.path] = route.handler
     routes["GET", "/openapi.json"] = openapi_json
+    routes["GET", "/dashboard/activity"] = dashboard_activity  # the dashboard's overview
     return routes

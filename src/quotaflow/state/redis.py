@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from quotaflow.state._pipeline import ScriptPipeline
 from quotaflow.state.base import Claim, StateStatus, StateUnavailable
 
 if TYPE_CHECKING:
@@ -103,7 +104,8 @@ class RedisState:
         self._open: dict[str, Claim] = {}  # claims whose lease is held, by lease id
         self._solo: list[Claim] = []  # claims made while degraded, to hand over on rejoin
         self._hints_sent: dict[str, float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pipeline = ScriptPipeline(client)
+        self._tasks: set[asyncio.Future[Any]] = set()  # releases on their way
         self._beat: asyncio.Task[None] | None = None
         self._degraded = False
         self._replicas = 1
@@ -132,7 +134,7 @@ class RedisState:
                 raise StateUnavailable(self.last_error)
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    return await registered(args=[self._prefix, *args])
+                    return await self._pipeline.call(registered, [self._prefix, *args])
             except _FAILURES as error:
                 self._degrade(error)
                 raise StateUnavailable(self.last_error) from error
@@ -178,7 +180,7 @@ class RedisState:
         self.health.acquire(deployment.id)
         try:
             async with asyncio.timeout(self._timeout_s):
-                reply = await self._claim(args=args)
+                reply = await self._pipeline.call(self._claim, args)
         except _FAILURES as error:
             self.health.release(deployment.id)
             self._degrade(error)
@@ -218,9 +220,9 @@ class RedisState:
         self._local.release(claim)
         if self._open.pop(claim.lease, None) is None or self._degraded:
             return
-        task = asyncio.get_running_loop().create_task(self._send_release(claim))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        sent = self._pipeline.call(self._release, self._release_args(claim))
+        self._tasks.add(sent)
+        sent.add_done_callback(self._released)
 
     def status(self) -> StateStatus:
         """Redis, degraded or not, and the fleet as last seen."""
@@ -240,6 +242,7 @@ class RedisState:
                 await self._beat
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._pipeline.aclose()
         if not self._degraded:
             held = [part for c in self._open.values() for part in (c.deployment.id, c.lease)]
             with contextlib.suppress(*_FAILURES):
@@ -277,7 +280,14 @@ class RedisState:
             self._open[lease] = claim
         return claim
 
-    async def _send_release(self, claim: Claim) -> None:
+    def _released(self, sent: asyncio.Future[Any]) -> None:
+        self._tasks.discard(sent)
+        error = None if sent.cancelled() else sent.exception()
+        if error is not None:
+            # The lease is no longer renewed, so it expires within state_lease_seconds.
+            self._degrade(error)
+
+    def _release_args(self, claim: Claim) -> list[str | int]:
         deployment_id = claim.deployment.id
         latency_us = -1 if claim.latency_s is None else int(claim.latency_s * 1e6)
         hint_args: list[int] = [-1, -1, 0]
@@ -290,7 +300,7 @@ class RedisState:
                 -1 if tokens is None else tokens,
                 max(ttl_ms, 0),
             ]
-        args: list[str | int] = [
+        return [
             self._prefix,
             deployment_id,
             claim.lease,
@@ -300,12 +310,6 @@ class RedisState:
             latency_us,
             *hint_args,
         ]
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._release(args=args)
-        except _FAILURES as error:
-            # The lease is no longer renewed, so it expires within state_lease_seconds.
-            self._degrade(error)
 
     def _degrade(self, error: BaseException) -> None:
         if self._degraded:
