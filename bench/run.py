@@ -229,7 +229,9 @@ def wait_ready(url: str, procs: Processes, name: str) -> None:
         time.sleep(0.002)  # noqa: TID251 - synchronous script, no event loop to block
 
 
-def write_config(path: Path, upstream_port: int, redis_url: str | None = None) -> None:
+def write_config(
+    path: Path, upstream_port: int, redis_url: str | None = None, database_url: str | None = None
+) -> None:
     text = (
         "model_list:\n"
         f"  - model_name: {GATEWAY_MODEL}\n"
@@ -237,6 +239,10 @@ def write_config(path: Path, upstream_port: int, redis_url: str | None = None) -
         f'api_base: "http://127.0.0.1:{upstream_port}/v1", api_key: {UPSTREAM_KEY}}}\n'
         f"general_settings: {{master_key: {MASTER_KEY}}}\n"
     )
+    if database_url:
+        text = text.replace(
+            "general_settings: {", f"general_settings: {{database_url: '{database_url}', "
+        )
     if redis_url:
         # Shared state: every call claims its deployment in Redis and releases it after.
         text += (
@@ -269,6 +275,25 @@ def start_gateway(
     ready_ms = (time.perf_counter() - started) * 1000
     target = Target("gateway", f"{base}/v1/chat/completions", GATEWAY_MODEL, MASTER_KEY)
     return target, proc, ready_ms
+
+
+def with_virtual_key(gateway: Target) -> Target:
+    """Issue a virtual key with every limit set (but far above the load) and a budget, so each
+    call is authenticated by key, checked against rpm/tpm/parallel/budget, settled and recorded
+    as spend; the benchmark then uses that key."""
+    base = gateway.url.rsplit("/v1/", 1)[0]
+    body = json.dumps({
+        "key_alias": f"bench-{os.getpid()}", "models": [GATEWAY_MODEL],
+        "rpm_limit": 10_000_000, "tpm_limit": 10_000_000_000, "max_parallel_requests": 10_000,
+        "max_budget": 1_000_000,
+    }).encode()  # fmt: skip
+    request = urllib.request.Request(
+        f"{base}/key/generate", data=body, method="POST",
+        headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        key = json.loads(response.read())["key"]
+    return Target(gateway.name, gateway.url, gateway.model, key)
 
 
 def probe(target: Target, mode: str) -> tuple[int, bytes]:
@@ -622,8 +647,10 @@ def run_benchmark(args: argparse.Namespace) -> Report:
         try:
             direct, upstream_port = start_fake(procs, pinning)
             config = workdir / "gateway.yaml"
-            write_config(config, upstream_port, args.redis)
+            write_config(config, upstream_port, args.redis, args.database_url)
             gateway, proc, ready_ms = start_gateway(procs, pinning, config)
+            if args.virtual_key:
+                gateway = with_virtual_key(gateway)
             loader = choose_loader(args, pinning, workdir)
             print(f"CPU pinning: {pinning.description}", file=sys.stderr)
             stack = Stack(procs, direct, gateway, proc.pid, pinning, loader)
@@ -797,6 +824,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     parser.add_argument(
         "--redis", metavar="URL", help="share routing state through this Redis (redis://...)"
+    )
+    parser.add_argument(
+        "--database-url", metavar="URL", help="the store (default: SQLite beside the config)"
+    )
+    parser.add_argument(
+        "--virtual-key",
+        action="store_true",
+        help="call with a virtual key with limits and a budget (default: the master key)",
     )
     args = parser.parse_args(argv)
     if args.quick:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotaflow.auth import Authenticator
+from quotaflow.auth.invalidations import ReloadingInvalidations
 from quotaflow.auth.shared_invalidations import SharedInvalidations
 from quotaflow.catalog import ModelCatalog, Tokenizer
 from quotaflow.clock import Clock, SystemClock
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import random
     from collections.abc import Awaitable, Callable, Iterable
 
+    from quotaflow.auth import Invalidations
     from quotaflow.catalog import ModelSpec
     from quotaflow.config import Settings
     from quotaflow.providers.base import ProviderAdapter
@@ -40,6 +42,7 @@ __all__ = ["build_router", "build_state", "create_app", "data_folder", "store_ur
 logger = logging.getLogger("quotaflow")
 
 _BYTES_PER_MB = 1024 * 1024
+_WORKER_RELOAD_S = 2.0  # workers without Redis reread keys, teams and users this often
 
 
 def build_state(settings: Settings, clock: Clock, *, workers: int = 1) -> StateBackend:
@@ -194,7 +197,7 @@ def create_app(
     app = GatewayApp(services, on_startup=open_client, on_shutdown=close)
     url = store_url(settings) if own_services else None
     if url is not None:
-        _install_keys(app, settings, url)
+        _install_keys(app, settings, url, workers=workers)
     general = settings.general_settings
     services.observability = install_observability(
         app,
@@ -211,8 +214,12 @@ def create_app(
     return app
 
 
-def _install_keys(app: GatewayApp, settings: Settings, url: str) -> None:
-    """Virtual keys, limits, spend records and the management API, opened at startup."""
+def _install_keys(app: GatewayApp, settings: Settings, url: str, *, workers: int) -> None:
+    """Virtual keys, limits, spend records and the management API, opened at startup.
+
+    Replicas learn of each other's key changes through Redis; workers without Redis reread
+    the keys from the store every few seconds.
+    """
     services = app.services
     router, clock = services.router, services.clock
     opened: list[Callable[[], Awaitable[None]]] = []
@@ -225,6 +232,11 @@ def _install_keys(app: GatewayApp, settings: Settings, url: str) -> None:
         await writer.start()  # first: it drains the spool a crash left, so seeding counts it
         opened.append(writer.aclose)
         shared = _shared(router.state)
+        invalidations: Invalidations | None = None
+        if shared is not None:
+            invalidations = SharedInvalidations(shared)
+        elif workers > 1:
+            invalidations = ReloadingInvalidations(_WORKER_RELOAD_S, clock.monotonic)
         keys = build_key_services(
             settings,
             store=store,
@@ -233,7 +245,7 @@ def _install_keys(app: GatewayApp, settings: Settings, url: str) -> None:
             clock=clock,
             spend=writer,
             counters=SharedLimitCounters(shared, clock) if shared is not None else None,
-            invalidations=SharedInvalidations(shared) if shared is not None else None,
+            invalidations=invalidations,
         )
         keys.install(services)
         await keys.start()

@@ -13,9 +13,18 @@ cursor. A cursor older than what the log still holds answers ``None`` (reload ev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-__all__ = ["Change", "ChangeKind", "Invalidations", "MemoryInvalidations"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "Invalidations",
+    "MemoryInvalidations",
+    "ReloadingInvalidations",
+]
 
 ChangeKind = Literal["key", "team", "user"]
 
@@ -68,3 +77,27 @@ class MemoryInvalidations:
         if cursor < self._first:
             return end, None
         return end, tuple(self._log[cursor - self._first :])
+
+
+class ReloadingInvalidations:
+    """For processes that share a store but no Redis (``serve --workers N`` without Redis).
+
+    There is no log to share, so every ``period_s`` the answer is "reload everything": each
+    process rereads all keys, teams and users from the store in the background. A change made
+    through one worker reaches the others within ``period_s`` (plus the poll interval).
+    """
+
+    def __init__(self, period_s: float, clock: Callable[[], float]) -> None:
+        self._period_s = period_s
+        self._clock = clock
+        self._next = clock() + period_s
+
+    async def publish(self, change: Change) -> None:
+        """Nothing to publish: the others reload on their own schedule."""
+
+    async def since(self, cursor: int | None) -> tuple[int, tuple[Change, ...] | None]:
+        """``None`` (reload everything) once per period, else nothing new."""
+        if cursor is None or self._clock() < self._next:
+            return 0, ()
+        self._next = self._clock() + self._period_s
+        return 0, None
