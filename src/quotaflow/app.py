@@ -14,6 +14,8 @@ from quotaflow.catalog import ModelCatalog, Tokenizer
 from quotaflow.clock import Clock, SystemClock
 from quotaflow.dashboard import install as install_dashboard
 from quotaflow.errors import ConfigError
+from quotaflow.limits import MemoryLimitCounters
+from quotaflow.limits.partial import PartialLimitCounters
 from quotaflow.limits.shared import SharedLimitCounters
 from quotaflow.management.wiring import build_key_services
 from quotaflow.observability import ObservabilityOptions, configure_logging
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from quotaflow.auth import Invalidations
     from quotaflow.catalog import ModelSpec
     from quotaflow.config import Settings
+    from quotaflow.limits import LimitCounters
     from quotaflow.providers.base import ProviderAdapter
     from quotaflow.routing.deployment import ModelGroup
     from quotaflow.state import SharedScripts
@@ -233,10 +236,13 @@ def _install_keys(app: GatewayApp, settings: Settings, url: str, *, workers: int
         opened.append(writer.aclose)
         shared = _shared(router.state)
         invalidations: Invalidations | None = None
+        counters: LimitCounters | None = None
         if shared is not None:
             invalidations = SharedInvalidations(shared)
+            counters = SharedLimitCounters(shared, clock)
         elif workers > 1:
             invalidations = ReloadingInvalidations(_WORKER_RELOAD_S, clock.monotonic)
+            counters = PartialLimitCounters(MemoryLimitCounters(clock), lambda: 1 / workers)
         keys = build_key_services(
             settings,
             store=store,
@@ -244,7 +250,7 @@ def _install_keys(app: GatewayApp, settings: Settings, url: str, *, workers: int
             prices=router.prices,
             clock=clock,
             spend=writer,
-            counters=SharedLimitCounters(shared, clock) if shared is not None else None,
+            counters=counters,
             invalidations=invalidations,
         )
         keys.install(services)

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from quotaflow.limits.counters import Admission, Refusal, Remaining, Ticket
 from quotaflow.limits.memory import MemoryLimitCounters
+from quotaflow.limits.partial import PartialLimitCounters
 from quotaflow.state import StateUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from quotaflow.clock import Clock
-    from quotaflow.limits.counters import AdmitRequest, LimitKind, ScopeLimits
+    from quotaflow.limits.counters import AdmitRequest, LimitKind
     from quotaflow.state import SharedScripts
 
 __all__ = ["SharedLimitCounters"]
@@ -62,7 +62,7 @@ class SharedLimitCounters:
         self._seed = shared.script(_script("seed.lua"))
         self._spent = shared.script(_script("spent.lua"))
         self._add_spend = shared.script(_script("add_spend.lua"))
-        self._local = MemoryLimitCounters(clock)
+        self._local = self._fresh_local()
         self._alone: set[str] = set()  # tickets admitted by the local fallback
         self._last_spent: dict[str, int] = {}  # nano-USD, per budget counter, as last read
         self._unshared: dict[str, int] = {}  # spend settled while the shared state was away
@@ -154,35 +154,22 @@ class SharedLimitCounters:
                 self._last_spent[scope.budget.counter] = spent
         return Admission(Ticket(request, int(reply[1])), None, tuple(remaining))
 
+    def _fresh_local(self) -> PartialLimitCounters:
+        return PartialLimitCounters(
+            MemoryLimitCounters(self._clock), lambda: 1 / max(1, self._shared.replicas)
+        )
+
     async def _admit_alone(self, request: AdmitRequest) -> Admission:
-        """Decide on local counters with this replica's share of every limit and budget."""
-        share = 1 / max(1, self._shared.replicas)
-        scopes = tuple(self._scaled(scope, share) for scope in request.scopes)
-        admission = await self._local.admit(dataclasses.replace(request, scopes=scopes))
+        """Decide on local counters with this replica's share of every limit and of what was
+        left of every budget (from the spend last read for it)."""
+        for scope in request.scopes:
+            if scope.budget is not None:
+                spent = _usd(self._last_spent.get(scope.budget.counter, 0))
+                await self._local.seed(scope.budget.counter, spent)
+        admission = await self._local.admit(request)
         if admission.ticket is not None:
             self._alone.add(request.ticket_id)
-            admission = dataclasses.replace(
-                admission, ticket=Ticket(request, admission.ticket.second)
-            )
         return admission
-
-    def _scaled(self, scope: ScopeLimits, share: float) -> ScopeLimits:
-        def part(limit: int | None) -> int | None:
-            return None if limit is None else max(1, math.floor(limit * share)) if limit else 0
-
-        budget = scope.budget
-        if budget is not None:
-            # What is left of the budget, shared among the replicas, on top of what was spent
-            # alone here (the local counter starts at zero).
-            left = max(budget.max_usd - _usd(self._last_spent.get(budget.counter, 0)), Decimal(0))
-            budget = dataclasses.replace(budget, max_usd=left * Decimal(str(share)))
-        return dataclasses.replace(
-            scope,
-            rpm=part(scope.rpm),
-            tpm=part(scope.tpm),
-            parallel=part(scope.parallel),
-            budget=budget,
-        )
 
     async def _pay(self, request: AdmitRequest, cost_usd: Decimal) -> None:
         """Add the spend of a call admitted alone to the shared counters (now, or later)."""
@@ -211,7 +198,7 @@ class SharedLimitCounters:
     async def _hand_over(self) -> None:
         """Add what was spent while the shared state was away, before deciding together."""
         # Alone again later, start from what the shared counters say then.
-        self._local = MemoryLimitCounters(self._clock)
+        self._local = self._fresh_local()
         if not self._unshared:
             return
         owed, self._unshared = self._unshared, {}
