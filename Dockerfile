@@ -5,7 +5,8 @@
 #
 #   docker build -t quotaflow:0.1.0 .
 #   docker run --rm -p 4000:4000 --env-file deploy/kubernetes/base/secrets.env \
-#     -v "$PWD/deploy/kubernetes/base/config.yaml:/app/config.yaml:ro" quotaflow:0.1.0
+#     -v "$PWD/deploy/kubernetes/base/config.yaml:/app/config.yaml:ro" \
+#     -v quotaflow-data:/var/lib/quotaflow quotaflow:0.1.0
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -31,9 +32,14 @@ FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/quotaflow/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# The gateway writes its data (spend spool; SQLite without a database) to
+# general_settings.data_dir: /var/lib/quotaflow in the manifests, a volume; else the config file's
+# folder, /app, so that a config without data_dir also starts. Both belong to the user; the code
+# in /opt/quotaflow does not.
 RUN groupadd --system --gid 10001 quotaflow \
     && useradd --system --uid 10001 --gid quotaflow --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin quotaflow
+        --shell /usr/sbin/nologin quotaflow \
+    && install --directory --owner 10001 --group 10001 --mode 0750 /app /var/lib/quotaflow
 COPY --from=build /opt/quotaflow /opt/quotaflow
 WORKDIR /app
 USER 10001:10001

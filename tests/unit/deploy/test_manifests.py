@@ -6,27 +6,33 @@ engine (``charts.py``) with several values sets — and each rendering must: val
 Kubernetes JSON schemas of ``KUBERNETES_VERSION`` (``kubernetes-validate``, strict: unknown fields
 fail); start ``quotaflow serve`` on the port the container, the probes and the Service use; probe
 the server's real health routes; provide every ``os.environ/NAME`` of its config in the pod's
-environment; and hand the config, with that environment, to ``load_settings`` without an error.
-The Dockerfile's command must parse to the same ``serve`` options.
+environment; hand the config, with that environment, to ``load_settings`` without a warning;
+give the gateway a writable volume where the server writes (``data_folder``, ``store_url``);
+migrate, before the gateway starts, the database the gateway opens; leave the gateway time to
+finish its calls (``--grace-seconds``) before SIGKILL; and point Prometheus at a route that
+answers. The Dockerfile's command must parse to the same ``serve`` options.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import httpx
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
 from quotaflow.__main__ import _parser
+from quotaflow.app import create_app, data_folder, store_url
 from quotaflow.config import Settings, load_settings
 from quotaflow.server.routes import exact_routes
 from tests.unit.deploy import charts, kustomize
@@ -43,8 +49,9 @@ CHART_DIR = ROOT / "deploy" / "helm" / "quotaflow"
 KUBERNETES_VERSION = "1.30"
 
 GATEWAY = "quotaflow"  # the gateway's container name, in every rendering
+MIGRATIONS = "db-upgrade"  # its init container
 PORT = 4000
-GRACEFUL_SHUTDOWN_S = 30  # uvicorn's timeout_graceful_shutdown in quotaflow.__main__._serve
+SHUTDOWN_MARGIN_S = 5  # at least, between the end of --grace-seconds and SIGKILL
 _ENV_PREFIX = "os.environ/"
 
 EXAMPLE_SECRETS = kustomize.env_file(KUSTOMIZE_DIR / "base" / "secrets.env.example")
@@ -60,7 +67,15 @@ CHART_CASES: dict[str, dict[str, Any]] = {
         "secrets": EXAMPLE_SECRETS,
         "externalDatabaseUrl": "postgresql://quotaflow:secret@db.example.com:5432/quotaflow",
     },
-    "helm-existing-secret": {"existingSecret": EXISTING_SECRET, "replicaCount": 5, "workers": 4},
+    "helm-existing-secret": {
+        "existingSecret": EXISTING_SECRET,
+        "replicaCount": 5,
+        "workers": 4,
+        "gracefulShutdownSeconds": 120,
+        "dbUpgradeInitContainer": False,
+        "metrics": {"scrapeAnnotations": False},
+        "podAnnotations": {"example.com/team": "platform"},
+    },
     "helm-without-redis": {
         "secrets": {k: v for k, v in EXAMPLE_SECRETS.items() if k != "REDIS_PASSWORD"},
         "redis": {"enabled": False},
@@ -84,10 +99,19 @@ FAILING_CHART_CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"secrets": EXAMPLE_SECRETS, "postgres": {"enabled": True}},
         "postgres.password",
     ),
+    "helm-short-grace-period": (
+        {"secrets": EXAMPLE_SECRETS, "terminationGracePeriodSeconds": 30},
+        "terminationGracePeriodSeconds is 30: it must be at least",
+    ),
+    "helm-data-dir-elsewhere": (
+        {"secrets": EXAMPLE_SECRETS, "config": {"general_settings": {"data_dir": "/data"}}},
+        "config.general_settings.data_dir: leave it unset",
+    ),
 }
 KUSTOMIZATIONS = {"kustomize-base": "base", "kustomize-postgres": "overlays/postgres"}
 RENDERINGS = [*KUSTOMIZATIONS, *CHART_CASES]
 WITH_DATABASE = {"kustomize-postgres", "helm-postgres", "helm-external-database"}
+WITHOUT_EXTRAS = "helm-existing-secret"  # no init container, no Prometheus annotations
 
 
 # Rendering ---------------------------------------------------------------------------------------
@@ -183,18 +207,38 @@ def _serve_options(container: Resource) -> argparse.Namespace:
     return options
 
 
-def _config(rendering: Rendering) -> str:
+def _config(rendering: Rendering, container: Resource | None = None) -> str:
+    """The config file the gateway (or ``container``, which names the same path) reads."""
     workload = rendering.workload_with_container(GATEWAY)
-    container = rendering.container(GATEWAY)
-    return rendering.mounted_file(workload, container, str(_serve_options(container).config))
+    path = str(_serve_options(rendering.container(GATEWAY)).config)
+    return rendering.mounted_file(workload, container or rendering.container(GATEWAY), path)
 
 
-def _settings(rendering: Rendering) -> Settings:
-    container = rendering.container(GATEWAY)
-    data = yaml.safe_load(_config(rendering))
+def _settings(rendering: Rendering, container: Resource | None = None) -> Settings:
+    """The settings the gateway (or ``container``) loads: its config file and its environment."""
+    container = container or rendering.container(GATEWAY)
+    data = yaml.safe_load(_config(rendering, container))
     loaded = load_settings(data=data, environ=rendering.environment(container))
     assert loaded.warnings == ()
-    return loaded.settings
+    # As if read from the file: the server's default data folder is the config file's.
+    path = Path(str(_serve_options(rendering.container(GATEWAY)).config))
+    return loaded.settings.model_copy(update={"source": path})
+
+
+def _volume_holding(workload: Resource, container: Resource, path: PurePosixPath) -> Resource:
+    """The volume, and its mount, under which ``container`` finds ``path``: the deepest mount."""
+    mounts = [m for m in container["volumeMounts"] if path.is_relative_to(m["mountPath"])]
+    assert mounts, f"{path} is on the root filesystem"
+    mount = max(mounts, key=lambda m: len(PurePosixPath(m["mountPath"]).parts))
+    volume: Resource = next(v for v in pod_spec(workload)["volumes"] if v["name"] == mount["name"])
+    return volume | {"mount": mount}
+
+
+async def _get_status(settings: Settings, path: str) -> int:
+    """The status of ``GET path`` on the gateway built from ``settings``, in process."""
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://pod:{PORT}") as client:
+        return (await client.get(path)).status_code
 
 
 # Kubernetes schemas ------------------------------------------------------------------------------
@@ -252,9 +296,32 @@ def test_shutdown_leaves_time_for_endpoints_removal_and_requests_in_flight(rende
     container = rendering.container(GATEWAY)
     pod = pod_spec(rendering.workload_with_container(GATEWAY))
     command = container["lifecycle"]["preStop"]["exec"]["command"]
+    options = _serve_options(container)
+    before_sigkill = int(command[1]) + options.drain_seconds + options.grace_seconds
 
     assert command[0] == "sleep"
-    assert pod["terminationGracePeriodSeconds"] >= int(command[1]) + GRACEFUL_SHUTDOWN_S + 5
+    assert "--grace-seconds" in container["args"]  # said next to the grace period, not implied
+    assert pod["terminationGracePeriodSeconds"] >= before_sigkill + SHUTDOWN_MARGIN_S
+
+
+def test_chart_derives_the_grace_period_from_the_shutdown_values(
+    chart_renderings: dict[str, Rendering],
+):
+    default = chart_renderings["helm-default"]
+    custom = chart_renderings["helm-existing-secret"]  # gracefulShutdownSeconds: 120
+
+    assert _serve_options(default.container(GATEWAY)).grace_seconds == 30
+    assert pod_spec(default.workload_with_container(GATEWAY))["terminationGracePeriodSeconds"] == 45
+    assert _serve_options(custom.container(GATEWAY)).grace_seconds == 120
+    assert pod_spec(custom.workload_with_container(GATEWAY))["terminationGracePeriodSeconds"] == 135
+
+
+def test_gateway_logs_json_lines(rendering: Rendering):
+    container = rendering.container(GATEWAY)
+
+    # auto: JSON whenever stderr is not a terminal, which it is not without `tty`.
+    assert _serve_options(container).log_format in ("auto", "json")
+    assert not container.get("tty", False)
 
 
 def test_gateway_runs_several_replicas_with_resources_and_rolls_without_losing_capacity(
@@ -278,7 +345,7 @@ def test_every_container_runs_as_non_root_on_a_read_only_root_filesystem(renderi
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] > 0
         assert pod["automountServiceAccountToken"] is False
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             context = container["securityContext"]
             assert context["readOnlyRootFilesystem"] is True, container["name"]
             assert context["allowPrivilegeEscalation"] is False, container["name"]
@@ -305,6 +372,66 @@ def test_config_loads_with_the_pods_environment(rendering: Rendering):
     assert {entry.model_info.id for entry in settings.model_list} == {"sweden", "france"}
     assert settings.general_settings.master_key is not None
     assert (settings.general_settings.database_url is not None) == (rendering.name in WITH_DATABASE)
+
+
+def test_gateway_writes_its_data_to_a_writable_volume_of_the_pod(rendering: Rendering):
+    workload = rendering.workload_with_container(GATEWAY)
+    container = rendering.container(GATEWAY)
+    settings = _settings(rendering)
+    data_dir = settings.general_settings.data_dir
+
+    # The default, the config file's folder, is the ConfigMap's read-only mount.
+    assert data_dir is not None
+    assert data_folder(settings) == data_dir.resolve()  # where the spool and SQLite go
+    folder = PurePosixPath(str(data_dir))
+    writes = [folder, folder / "spend-spool"]
+    url = store_url(settings)
+    assert url is not None
+    if rendering.name not in WITH_DATABASE:
+        assert url == f"sqlite:///{data_folder(settings)}/quotaflow.db"
+        writes.append(folder / "quotaflow.db")
+    for path in writes:
+        volume = _volume_holding(workload, container, path)
+        assert "emptyDir" in volume, f"{path}: {volume}"  # writable by any user
+        assert not volume["mount"].get("readOnly", False), path
+
+
+def test_migrations_run_first_on_the_database_the_gateway_opens(rendering: Rendering):
+    workload = rendering.workload_with_container(GATEWAY)
+    gateway = rendering.container(GATEWAY)
+    init_containers = pod_spec(workload).get("initContainers", [])
+    if rendering.name == WITHOUT_EXTRAS:  # dbUpgradeInitContainer: false
+        assert init_containers == []
+        return
+    (init,) = init_containers
+    options = _parser().parse_args(init["args"])
+
+    assert init["name"] == MIGRATIONS
+    assert init.get("command", ["quotaflow"]) == ["quotaflow"]
+    assert (options.command, options.db_command) == ("db", "upgrade")
+    assert options.database_url is None  # the config's database, by the gateway's own rule
+    assert options.config == _serve_options(gateway).config
+    assert init["image"] == gateway["image"]
+    assert init["volumeMounts"] == gateway["volumeMounts"]
+    assert rendering.environment(init) == rendering.environment(gateway)
+    assert store_url(_settings(rendering, init)) == store_url(_settings(rendering))
+
+
+def test_pods_point_prometheus_at_the_metrics_route(rendering: Rendering):
+    workload = rendering.workload_with_container(GATEWAY)
+    annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+    if rendering.name == WITHOUT_EXTRAS:  # metrics.scrapeAnnotations: false
+        assert not [name for name in annotations if name.startswith("prometheus.io/")]
+        assert annotations["example.com/team"] == "platform"
+        return
+    settings = _settings(rendering)
+
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(
+        _serve_options(rendering.container(GATEWAY)).port
+    )
+    assert not settings.general_settings.require_auth_for_metrics_endpoint  # no key to scrape with
+    assert asyncio.run(_get_status(settings, annotations["prometheus.io/path"])) == 200
 
 
 def test_config_points_at_the_redis_service_with_the_password_redis_uses(rendering: Rendering):
@@ -363,13 +490,18 @@ def test_every_secrets_file_is_ignored_by_git():
         assert example.with_suffix("").name in ignored, example
 
 
-def test_overlay_config_is_the_base_config_plus_database_url():
-    base = yaml.safe_load((KUSTOMIZE_DIR / "base" / "config.yaml").read_text(encoding="utf-8"))
-    overlay_path = KUSTOMIZE_DIR / "overlays" / "postgres" / "config.yaml"
-    overlay = yaml.safe_load(overlay_path.read_text(encoding="utf-8"))
+def test_overlay_keeps_the_base_config_and_adds_only_the_database_to_the_environment(
+    kustomize_renderings: dict[str, Rendering],
+):
+    base = kustomize_renderings["kustomize-base"]
+    overlay = kustomize_renderings["kustomize-postgres"]
+    base_env = base.environment(base.container(GATEWAY))
+    overlay_env = overlay.environment(overlay.container(GATEWAY))
 
-    base["general_settings"]["database_url"] = "os.environ/DATABASE_URL"
-    assert overlay == base
+    assert _config(overlay) == _config(base)  # the gateway reads $DATABASE_URL
+    assert yaml.safe_load(_config(base))["general_settings"].get("database_url") is None
+    assert base_env.items() <= overlay_env.items()
+    assert overlay_env.keys() - base_env.keys() == {"POSTGRES_PASSWORD", "DATABASE_URL"}
 
 
 def test_chart_default_config_is_the_kustomize_config(
@@ -390,6 +522,18 @@ def test_chart_values_set_replicas_and_workers(chart_renderings: dict[str, Rende
     assert rendering.workload_with_container(GATEWAY)["spec"]["replicas"] == 5
     assert options.workers == 4
     assert not [s for s in rendering.all("Secret") if s["metadata"]["name"] != EXISTING_SECRET]
+
+
+def test_chart_notes_warn_when_replicas_have_no_shared_database(
+    chart_results: dict[str, charts.ChartResult],
+):
+    def notes(case: str) -> str:
+        return chart_results[case].manifests["quotaflow/templates/NOTES.txt"]
+
+    assert "No database is configured" in notes("helm-default")
+    assert "(unless quotaflow-managed holds DATABASE_URL)" in notes("helm-existing-secret")
+    assert "No database" not in notes("helm-postgres")
+    assert "No database" not in notes("helm-external-database")
 
 
 @pytest.mark.parametrize("case", FAILING_CHART_CASES)
@@ -451,6 +595,18 @@ def test_image_is_multi_stage_and_runs_as_a_numeric_non_root_user():
     assert int(uid) > 0
 
 
+def test_image_gives_its_user_the_data_dir_of_the_manifests():
+    final = final_stage(instructions((ROOT / "Dockerfile").read_text(encoding="utf-8")))
+    uid = [step.arguments for step in final if step.keyword == "USER"][-1].partition(":")[0]
+    config = yaml.safe_load((KUSTOMIZE_DIR / "base" / "config.yaml").read_text(encoding="utf-8"))
+    data_dir = config["general_settings"]["data_dir"]
+    runs = [step.arguments for step in final if step.keyword == "RUN"]
+    (made,) = [run for run in runs if data_dir in run.split()]
+
+    # For `docker run` with a volume there (a new named volume takes the directory's owner).
+    assert f"--owner {uid} " in made
+
+
 def _image_command() -> tuple[list[str], list[str], list[str]]:
     """The final stage's ENTRYPOINT, CMD and EXPOSE."""
     final = final_stage(instructions((ROOT / "Dockerfile").read_text(encoding="utf-8")))
@@ -472,7 +628,8 @@ def test_image_runs_quotaflow_serve_on_the_exposed_port(
     assert options.command == "serve"
     assert "--port" in command  # said, not left to the default
     assert exposed == [str(options.port)] == [str(PORT)]
-    assert kustomize_renderings["kustomize-base"].container(GATEWAY)["args"] == command
+    base_args = kustomize_renderings["kustomize-base"].container(GATEWAY)["args"]
+    assert base_args[: len(command)] == command  # the CMD, then shutdown's --grace-seconds
 
 
 def test_container_serves_what_the_image_serves(rendering: Rendering):

@@ -58,9 +58,15 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if or .Values.postgres.enabled .Values.externalDatabaseUrl }}true{{ end }}
 {{- end }}
 
+{{/* The gateway's writable volume: general_settings.data_dir (spend spool; SQLite without a database). */}}
+{{- define "quotaflow.dataDir" -}}
+/var/lib/quotaflow
+{{- end }}
+
 {{/*
-The gateway's config.yaml: .Values.config, plus Redis's address when redis.enabled and
-database_url when there is a database. Secrets stay os.environ/NAME references.
+The gateway's config.yaml: .Values.config, plus Redis's address when redis.enabled and data_dir,
+the mounted data volume. The database needs nothing here: the gateway reads $DATABASE_URL when
+general_settings.database_url is unset. Secrets stay os.environ/NAME references.
 */}}
 {{- define "quotaflow.config" -}}
 {{- $config := deepCopy .Values.config }}
@@ -71,12 +77,79 @@ database_url when there is a database. Secrets stay os.environ/NAME references.
 {{- $_ := set $router "redis_password" "os.environ/REDIS_PASSWORD" }}
 {{- $_ := set $config "router_settings" $router }}
 {{- end }}
-{{- if include "quotaflow.hasDatabase" . }}
 {{- $general := index $config "general_settings" | default dict }}
-{{- $_ := set $general "database_url" "os.environ/DATABASE_URL" }}
-{{- $_ := set $config "general_settings" $general }}
+{{- $dataDir := include "quotaflow.dataDir" . }}
+{{- if and (hasKey $general "data_dir") (ne (toString (index $general "data_dir")) $dataDir) }}
+{{- fail (printf "config.general_settings.data_dir: leave it unset; the chart mounts the pod's data volume at %s" $dataDir) }}
 {{- end }}
+{{- $_ := set $general "data_dir" $dataDir }}
+{{- $_ := set $config "general_settings" $general }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/*
+How long Kubernetes waits after the preStop hook starts before SIGKILL: the preStop sleep, then
+--grace-seconds for the calls in flight, then a margin. Computed unless set; never less than the
+two plus 5 s.
+*/}}
+{{- define "quotaflow.terminationGracePeriodSeconds" -}}
+{{- $minimum := add (int .Values.preStopSleepSeconds) (int .Values.gracefulShutdownSeconds) 5 }}
+{{- $period := int (.Values.terminationGracePeriodSeconds | default (add $minimum 5)) }}
+{{- if lt $period (int $minimum) }}
+{{- fail (printf "terminationGracePeriodSeconds is %d: it must be at least preStopSleepSeconds + gracefulShutdownSeconds + 5 = %d" $period (int $minimum)) }}
+{{- end }}
+{{- $period }}
+{{- end }}
+
+{{/* Pod annotations: checksums that roll the pods, Prometheus' scrape hints, podAnnotations. */}}
+{{- define "quotaflow.podAnnotations" -}}
+{{- $annotations := dict }}
+{{- /* A changed config or Secret rolls the pods: the gateway reads both only at start. */}}
+{{- $_ := set $annotations "checksum/config" (include "quotaflow.config" . | sha256sum) }}
+{{- $_ := set $annotations "checksum/secret" (include (print .Template.BasePath "/secret.yaml") . | sha256sum) }}
+{{- if .Values.metrics.scrapeAnnotations }}
+{{- $_ := set $annotations "prometheus.io/scrape" "true" }}
+{{- $_ := set $annotations "prometheus.io/port" "4000" }}
+{{- $_ := set $annotations "prometheus.io/path" "/metrics" }}
+{{- end }}
+{{- toYaml (mergeOverwrite $annotations (.Values.podAnnotations | default dict)) }}
+{{- end }}
+
+{{/* The environment of the gateway and of its db-upgrade init container: the same database. */}}
+{{- define "quotaflow.environment" -}}
+envFrom:
+  - secretRef:
+      name: {{ include "quotaflow.secretName" . }}
+{{- if or .Values.postgres.enabled .Values.externalDatabaseUrl .Values.extraEnv }}
+env:
+  {{- if .Values.postgres.enabled }}
+  - name: POSTGRES_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "quotaflow.postgresSecretName" . }}
+        key: POSTGRES_PASSWORD
+  - name: DATABASE_URL  # $(POSTGRES_PASSWORD) is expanded from the variable above
+    value: "postgresql://{{ .Values.postgres.username }}:$(POSTGRES_PASSWORD)@{{ include "quotaflow.postgresName" . }}:5432/{{ .Values.postgres.database }}"
+  {{- else if .Values.externalDatabaseUrl }}
+  - name: DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "quotaflow.databaseSecretName" . }}
+        key: DATABASE_URL
+  {{- end }}
+  {{- with .Values.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+volumeMounts:
+  - name: config
+    mountPath: /app/config.yaml
+    subPath: config.yaml
+    readOnly: true
+  - name: data  # general_settings.data_dir
+    mountPath: {{ include "quotaflow.dataDir" . }}
+  - name: tmp
+    mountPath: /tmp
 {{- end }}
 
 {{/*
