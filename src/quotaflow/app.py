@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from quotaflow.limits import LimitCounters
     from quotaflow.providers.base import ProviderAdapter
     from quotaflow.routing.deployment import ModelGroup
-    from quotaflow.state import SharedScripts
 
 __all__ = ["build_router", "build_state", "create_app", "data_folder", "store_url"]
 
@@ -91,12 +90,6 @@ def store_url(settings: Settings) -> str | None:
 def _spool_folder(settings: Settings) -> Path:
     folder = data_folder(settings)
     return (folder or Path(tempfile.gettempdir()) / "quotaflow") / "spend-spool"
-
-
-def _shared(state: StateBackend) -> SharedScripts | None:
-    from quotaflow.state.redis import RedisState  # noqa: PLC0415
-
-    return state if isinstance(state, RedisState) else None
 
 
 def build_router(
@@ -212,6 +205,7 @@ def create_app(
             require_auth_for_metrics=general.require_auth_for_metrics_endpoint,
             otlp_endpoint=general.otel_exporter_otlp_endpoint,
         ),
+        shared=router.state.shared(),
     )
     install_dashboard(app, settings)
     return app
@@ -234,7 +228,7 @@ def _install_keys(app: GatewayApp, settings: Settings, url: str, *, workers: int
         writer = SpendWriter(store, _spool_folder(settings))
         await writer.start()  # first: it drains the spool a crash left, so seeding counts it
         opened.append(writer.aclose)
-        shared = _shared(router.state)
+        shared = router.state.shared()
         invalidations: Invalidations | None = None
         counters: LimitCounters | None = None
         if shared is not None:
@@ -256,6 +250,10 @@ def _install_keys(app: GatewayApp, settings: Settings, url: str, *, workers: int
         keys.install(services)
         await keys.start()
         opened.append(keys.stop)
+        observability = services.observability
+        if observability is not None:
+            observability.watch_store(writer, "sqlite" if url.startswith("sqlite") else "postgres")
+            observability.watch_budgets(keys.cache, keys.enforcer.counters)
 
     async def close_keys() -> None:
         while opened:

@@ -299,6 +299,10 @@ class GeneralSettings(_Frozen):
     # The status of an exhausted budget (type and code ``insufficient_quota``): OpenAI's 429 by
     # default; 400 for clients that must not retry.
     budget_exceeded_status: int = Field(default=429, ge=400, le=499)
+    # Probe every deployment with a minimal real call (billed: max_tokens 1) in the background,
+    # once per ``health_check_interval`` seconds across the whole fleet (LiteLLM's names).
+    background_health_checks: bool = False
+    health_check_interval: PositiveFloat = 300.0
 
     @field_validator("master_key", "database_url")
     @classmethod

@@ -3,7 +3,9 @@
 ``create_app`` calls it once: it builds the app's own ``CollectorRegistry``, adds one finish
 hook (which reads each finished request once into ``RequestFacts`` and hands them to the
 metrics, the access log and, when on, the tracer), mounts ``GET /metrics`` and ``GET /health``,
-and makes every log handler redact the config's secrets.
+and makes every log handler redact the config's secrets. The state backend's gauges come with
+it; ``watch_store`` and ``watch_budgets`` add the database's and the budgets' once the virtual
+keys are open, and ``general_settings.background_health_checks`` adds the background probes.
 """
 
 from __future__ import annotations
@@ -22,28 +24,64 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from quotaflow import __version__
+from quotaflow.errors import Attempt
+from quotaflow.observability.backend_gauges import state_sources, store_sources
+from quotaflow.observability.budget_gauges import BudgetGauges
 from quotaflow.observability.facts import FactReader
 from quotaflow.observability.logs import AccessLog, redact_handlers
-from quotaflow.observability.metrics import GatewayMetrics
+from quotaflow.observability.metrics import (
+    BUDGET_MAX_USD,
+    BUDGET_REMAINING_USD,
+    PROBE_LATENCY,
+    PROBE_UP,
+    PROBES,
+    SPEND_BUFFERED,
+    SPEND_DROPPED,
+    SPEND_SPOOL_BYTES,
+    SPEND_SPOOLED,
+    SPEND_WRITTEN,
+    GatewayMetrics,
+)
+from quotaflow.observability.probe import (
+    OK,
+    SKIPPED,
+    HealthProbes,
+    LocalProbeLease,
+    ProbeLease,
+    ProbeResult,
+    SharedProbeLease,
+)
 from quotaflow.observability.redaction import secrets_of
 from quotaflow.observability.router_gauges import CooldownWatch, RecentRateLimits, RouterCollector
 from quotaflow.observability.tracing import Tracing
 from quotaflow.server import health
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from quotaflow.auth import KeyCache
     from quotaflow.config import Settings
+    from quotaflow.limits import LimitCounters
     from quotaflow.observability.metrics import GaugeFamily
     from quotaflow.observability.router_gauges import GaugeReader
+    from quotaflow.routing.deployment import Deployment
     from quotaflow.server import GatewayApp
     from quotaflow.server.exchange import Exchange, Receive, Scope, Send
+    from quotaflow.state import SharedScripts
+    from quotaflow.store.spend_writer import SpendWriter
 
 __all__ = ["Observability", "ObservabilityOptions", "install"]
 
 logger = logging.getLogger("quotaflow.observability")
+
+# Always on the page (empty until their component feeds them), so that dashboards and alerts
+# find every family whatever is configured.
+_DECLARED = (
+    BUDGET_REMAINING_USD, BUDGET_MAX_USD, SPEND_BUFFERED, SPEND_SPOOL_BYTES, SPEND_SPOOLED,
+    SPEND_WRITTEN, SPEND_DROPPED, PROBES, PROBE_UP, PROBE_LATENCY,
+)  # fmt: skip
 
 # The classic text format: every Prometheus (2.x too) reads it; our names need nothing newer.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -73,7 +111,13 @@ class ObservabilityOptions:
 class Observability:
     """The app's registry, metrics, access log and tracer, fed by one finish hook."""
 
-    def __init__(self, app: GatewayApp, settings: Settings, options: ObservabilityOptions) -> None:
+    def __init__(
+        self,
+        app: GatewayApp,
+        settings: Settings,
+        options: ObservabilityOptions,
+        shared: SharedScripts | None = None,
+    ) -> None:
         services = app.services
         router = services.router
         self.options = options
@@ -106,6 +150,17 @@ class Observability:
         self._clock = services.clock
         self._metrics_server: contextlib.AsyncExitStack | None = None
         self.metrics_url: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._open = False
+        self.budgets: BudgetGauges | None = None
+        for family, read in state_sources(router.state):
+            self.add_gauge_source(family, read)
+        for family in _DECLARED:
+            self.add_gauge_source(family, tuple)
+        self.probes = self._probes(app, settings, shared)
+        if self.probes is not None:
+            for family, read in self.probes.sources():
+                self.add_gauge_source(family, read)
 
     def add_gauge_source(self, family: GaugeFamily, read: GaugeReader) -> None:
         """Expose ``family`` with the samples ``read()`` returns at each scrape.
@@ -117,6 +172,27 @@ class Observability:
         (``BUDGET_REMAINING_USD``, ``BACKEND_UP``) so every name is in one place.
         """
         self.collector.add_source(family, read)
+
+    def watch_store(self, writer: SpendWriter, backend: str) -> None:
+        """Expose the database's health (as the spend writer sees it) and the writer's counters.
+
+        ``backend``: ``sqlite`` or ``postgres``.
+        """
+        for family, read in store_sources(writer, backend):
+            self.add_gauge_source(family, read)
+
+    def watch_budgets(self, cache: KeyCache, counters: LimitCounters) -> None:
+        """Expose the remaining budget of every key and team in ``cache`` (bounded labels),
+        read from ``counters`` by a background task while the app runs."""
+        budgets = BudgetGauges(
+            cache, counters, self._clock, team_label=self.metrics.team_label,
+            max_keys=self.options.max_teams,
+        )  # fmt: skip
+        self.budgets = budgets
+        for family, read in budgets.sources():
+            self.add_gauge_source(family, read)
+        if self._open:
+            self._spawn(budgets.run())
 
     def page(self) -> tuple[bytes, str]:
         """The Prometheus text page and its content type."""
@@ -143,7 +219,12 @@ class Observability:
             self.tracing.record(facts, start_wall_s, exchange.header(b"traceparent"))
 
     async def open(self) -> None:
-        """Start the separate metrics port, when one is configured."""
+        """Start the background probes and budget reads, and the separate metrics port."""
+        self._open = True
+        if self.probes is not None:
+            self.probes.start()
+        if self.budgets is not None:
+            self._spawn(self.budgets.run())
         port = self.options.metrics_port
         if port is None:
             return
@@ -157,12 +238,48 @@ class Observability:
         logger.info("metrics on %s/metrics", self.metrics_url)
 
     async def close(self) -> None:
-        """Stop the metrics port and flush pending spans."""
+        """Stop the background work and the metrics port; flush pending spans."""
+        self._open = False
+        if self.probes is not None:
+            await self.probes.stop()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._metrics_server is not None:
             await self._metrics_server.aclose()
             self._metrics_server = None
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # flushing may wait on the network
+
+    def _probes(
+        self, app: GatewayApp, settings: Settings, shared: SharedScripts | None
+    ) -> HealthProbes | None:
+        general = settings.general_settings
+        if not general.background_health_checks:
+            return None
+        services, interval_s = app.services, general.health_check_interval
+        lease: ProbeLease = LocalProbeLease(services.clock, interval_s)
+        if shared is not None:
+            lease = SharedProbeLease(
+                shared, LocalProbeLease(services.clock, interval_s), interval_s
+            )
+        return HealthProbes(
+            services.router, services.client, services.clock, lease,
+            interval_s=interval_s, on_result=self._probed,
+        )  # fmt: skip
+
+    def _probed(self, deployment: Deployment, result: ProbeResult) -> None:
+        """A failed probe counts like a failed attempt: its cooldown and its 429."""
+        if result.outcome in (OK, SKIPPED):
+            return
+        attempt = Attempt(deployment.id, result.outcome, result.status, result.latency_s or 0.0)
+        self.rate_limits.note([attempt], self._clock.monotonic())
+        for cooled in self._cooldowns.after_failure([attempt], {deployment.id: deployment}):
+            self.metrics.cooldowns(cooled.model_group, cooled.id, cooled.provider).inc()
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(work))
 
 
 class _MetricsApp:
@@ -185,11 +302,18 @@ class _MetricsApp:
 
 
 def install(
-    app: GatewayApp, settings: Settings, options: ObservabilityOptions | None = None
+    app: GatewayApp,
+    settings: Settings,
+    options: ObservabilityOptions | None = None,
+    *,
+    shared: SharedScripts | None = None,
 ) -> Observability:
-    """Metrics, access log, tracing, ``/metrics`` and ``/health`` on ``app``; returns them."""
+    """Metrics, access log, tracing, ``/metrics`` and ``/health`` on ``app``; returns them.
+
+    ``shared``: the fleet's shared state (Redis), where the background probes take turns.
+    """
     options = options or ObservabilityOptions()
-    observability = Observability(app, settings, options)
+    observability = Observability(app, settings, options, shared)
     app.services.finish_hooks.append(observability.finish)
     app.mount(
         "GET",
@@ -207,6 +331,7 @@ def install(
             health.deployments,
             recent_429s=observability.rate_limits.count,
             window_s=observability.rate_limits.window_s,
+            last_probe=observability.probes.last if observability.probes is not None else None,
         ),
     )
     app.add_lifespan_hooks(observability.open, observability.close)

@@ -11,8 +11,10 @@ Two kinds of metrics live here:
 - per-request ones, recorded by ``GatewayMetrics.record`` from a request's ``RequestFacts``
   after its last byte (label children are cached, so a request costs a few dict lookups and
   lock-protected increments);
-- gauges read when Prometheus scrapes: the router's live state (``router_gauges.py``) and any
-  ``GaugeFamily`` another component registers with ``Observability.add_gauge_source``.
+- gauges read when Prometheus scrapes: the router's live state (``router_gauges.py``), the state
+  backend, the spend writer and budgets (``backend_gauges.py``, ``budget_gauges.py``), the
+  background probes (``probe.py``), and any ``GaugeFamily`` another component registers with
+  ``Observability.add_gauge_source``.
 """
 
 from __future__ import annotations
@@ -31,18 +33,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKEND_UP",
+    "BUDGET_MAX_USD",
     "BUDGET_REMAINING_USD",
     "DEPLOYMENT_COOLDOWN_REMAINING",
     "DEPLOYMENT_COOLING_DOWN",
     "DEPLOYMENT_IN_FLIGHT",
     "DEPLOYMENT_LATENCY",
+    "FLEET_QUEUE_WAITING",
+    "FLEET_REPLICAS",
     "NO_DEPLOYMENT",
     "NO_TEAM",
     "OTHER_TEAM",
+    "PROBES",
+    "PROBE_LATENCY",
+    "PROBE_UP",
     "QUEUE_ADMITTED",
     "QUEUE_TURNED_AWAY",
     "QUEUE_WAITING",
     "QUEUE_WAIT_TOTAL",
+    "SPEND_BUFFERED",
+    "SPEND_DROPPED",
+    "SPEND_SPOOLED",
+    "SPEND_SPOOL_BYTES",
+    "SPEND_WRITTEN",
     "UPSTREAM_REMAINING_REQUESTS",
     "UPSTREAM_REMAINING_TOKENS",
     "GatewayMetrics",
@@ -124,16 +137,71 @@ QUEUE_WAIT_TOTAL = GaugeFamily(
     "Seconds calls spent waiting in the admission queue, all together.",
     counter=True,
 )
-# For other components to feed through ``Observability.add_gauge_source``.
+# Fed by the components behind them (``backend_gauges.py``, ``budget_gauges.py``, ``probe.py``)
+# through ``Observability.add_gauge_source``.
 BUDGET_REMAINING_USD = GaugeFamily(
     "quotaflow_budget_remaining_usd",
-    "Budget left in the current period, in USD, per key or team (scope: key|team).",
+    "Budget left in the current period, in USD, per key or team (scope: key|team; name: alias).",
+    ("scope", "name"),
+)
+BUDGET_MAX_USD = GaugeFamily(
+    "quotaflow_budget_max_usd",
+    "The budget of the current period, in USD, per key or team (scope: key|team; name: alias).",
     ("scope", "name"),
 )
 BACKEND_UP = GaugeFamily(
     "quotaflow_backend_up",
-    "1 when the backend answered its last check (backend: state|store), else 0.",
-    ("backend",),
+    "1 when the backend answered its last check, else 0 (role: state|store; backend: "
+    "memory|redis|sqlite|postgres).",
+    ("role", "backend"),
+)
+FLEET_REPLICAS = GaugeFamily(
+    "quotaflow_fleet_replicas",
+    "Replicas sharing the state, as last seen (this one included; 1 without Redis).",
+)
+FLEET_QUEUE_WAITING = GaugeFamily(
+    "quotaflow_fleet_queue_waiting",
+    "Calls waiting in every replica's admission queue, as last seen through the shared state.",
+)
+SPEND_BUFFERED = GaugeFamily(
+    "quotaflow_spend_records_buffered",
+    "Spend records in memory, waiting for the next batch write.",
+)
+SPEND_SPOOL_BYTES = GaugeFamily(
+    "quotaflow_spend_spool_bytes",
+    "Bytes of spend records in the disk spool, waiting for the database.",
+)
+SPEND_SPOOLED = GaugeFamily(
+    "quotaflow_spend_records_spooled",
+    "Spend records written to the disk spool because the database failed or lagged.",
+    counter=True,
+)
+SPEND_WRITTEN = GaugeFamily(
+    "quotaflow_spend_records_written",
+    "Spend records the database acknowledged (a re-written one counts again).",
+    counter=True,
+)
+SPEND_DROPPED = GaugeFamily(
+    "quotaflow_spend_records_dropped",
+    "Spend records lost: the spool was full, or a spooled line could not be read.",
+    counter=True,
+)
+PROBES = GaugeFamily(
+    "quotaflow_health_probes",
+    "Background health probes this replica sent, by how they ended (ok, rate_limited, "
+    "unavailable, …; skipped: the deployment was cooling down or out of quota).",
+    (*_DEPLOYMENT_LABELS, "outcome"),
+    counter=True,
+)
+PROBE_UP = GaugeFamily(
+    "quotaflow_deployment_probe_up",
+    "1 when the deployment's last background probe (by this replica) succeeded, else 0.",
+    _DEPLOYMENT_LABELS,
+)
+PROBE_LATENCY = GaugeFamily(
+    "quotaflow_deployment_probe_latency_seconds",
+    "How long the deployment's last successful background probe took.",
+    _DEPLOYMENT_LABELS,
 )
 
 M = TypeVar("M", Counter, Histogram)

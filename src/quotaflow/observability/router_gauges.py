@@ -2,7 +2,8 @@
 
 Nothing here runs per request except ``CooldownWatch.after_failure``, and only for requests
 with a failed attempt. Gauge sources registered by other components are read here too; one
-that raises is logged and skipped, so a scrape never fails because of it.
+that raises is logged and skipped, so a scrape never fails because of it; sources of the same
+family add their samples to one metric.
 """
 
 from __future__ import annotations
@@ -89,21 +90,26 @@ class RouterCollector(Collector):
         """Every family with its samples, read now."""
         yield from self._deployments()
         yield from self._queue()
+        # Sources of one family (the state's and the store's ``backend_up``) share one metric.
+        metrics: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         for source in self.sources:
-            metric = family_metric(source.family)
+            samples: list[Sample] = []
             try:
-                for values, value in source.read():
-                    metric.add_metric(list(values), value)
+                samples.extend(source.read())
             except Exception:
                 logger.exception("gauge source for %s failed", source.family.name)
-                continue
-            yield metric
+            metric = metrics.get(source.family.name)
+            if metric is None:
+                metric = metrics[source.family.name] = family_metric(source.family)
+            for values, value in samples:
+                metric.add_metric(list(values), value)
+        yield from metrics.values()
 
     def _families(self) -> Iterator[GaugeFamily]:
         yield from (DEPLOYMENT_IN_FLIGHT, DEPLOYMENT_COOLING_DOWN, DEPLOYMENT_COOLDOWN_REMAINING)
         yield from (DEPLOYMENT_LATENCY, UPSTREAM_REMAINING_REQUESTS, UPSTREAM_REMAINING_TOKENS)
         yield from (QUEUE_WAITING, QUEUE_ADMITTED, QUEUE_TURNED_AWAY, QUEUE_WAIT_TOTAL)
-        yield from (source.family for source in self.sources)
+        yield from {source.family.name: source.family for source in self.sources}.values()
 
     def _deployments(self) -> Iterator[Metric]:
         router, now = self.router, self.clock.monotonic()

@@ -2,7 +2,8 @@
 
 ``/health`` shows each deployment's state from the traffic the gateway already sees — cooling
 down or not, calls in flight, recent latency, recent 429s, the quota the upstream said remains —
-without calling any upstream (no billed probe). It needs the master key (or an admin
+without calling any upstream (no billed probe); with the opt-in background probes on, also each
+deployment's last probe, as this replica made it. It needs the master key (or an admin
 principal). ``/metrics`` renders the Prometheus page given to it.
 """
 
@@ -92,8 +93,12 @@ async def deployments(
     *,
     recent_429s: Callable[[str, float], int],
     window_s: float,
+    last_probe: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> None:
-    """``GET /health``: every deployment's state, as the gateway's own traffic shows it."""
+    """``GET /health``: every deployment's state, as the gateway's own traffic shows it.
+
+    ``last_probe``: the deployment's last background probe (JSON), when probes are on.
+    """
     _admin(services, exchange)
     router, clock = services.router, services.clock
     now, wall = clock.monotonic(), clock.wall()
@@ -102,6 +107,9 @@ async def deployments(
         for group in router.groups.values()
         for deployment in group.deployments
     ]
+    if last_probe is not None:
+        for row in rows:
+            row["last_probe"] = last_probe(row["id"])
     healthy = sum(1 for row in rows if row["state"] == "healthy")
     body = {
         "status": "healthy" if healthy == len(rows) else ("degraded" if healthy else "unhealthy"),

@@ -131,6 +131,10 @@ class StateBackend(Protocol):
         """The backend's health, for readiness and metrics."""
         ...
 
+    def shared(self) -> SharedScripts | None:
+        """Scripts in the state the replicas share; ``None`` for one process's own state."""
+        ...
+
     async def aclose(self) -> None:
         """Give back what this process holds and close connections."""
         ...

@@ -101,5 +101,8 @@ class LocalState:
             )
         return StateStatus("memory")
 
+    def shared(self) -> None:
+        """Nothing is shared."""
+
     async def aclose(self) -> None:
         """Nothing to close."""

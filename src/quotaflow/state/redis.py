@@ -141,6 +141,10 @@ class RedisState:
 
         return run
 
+    def shared(self) -> RedisState:
+        """See ``StateBackend.shared``: this backend runs the fleet's scripts."""
+        return self
+
     def on_rejoin(self, hook: Callable[[], Awaitable[None]]) -> None:
         """See ``SharedScripts.on_rejoin``."""
         self._rejoin_hooks.append(hook)
