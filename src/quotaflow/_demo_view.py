@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TextIO
 
-__all__ = ["DemoResult", "LiveView", "RegionState", "Snapshot", "percentile", "summary_text"]
+__all__ = [
+    "DemoResult",
+    "LiveView",
+    "RegionState",
+    "RegionUsage",
+    "Snapshot",
+    "TeamUsage",
+    "percentile",
+    "summary_text",
+]
 
 _BAR_WIDTH = 14
 _EVENT_LINES = 3
@@ -55,6 +64,39 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionUsage:
+    """One region in the gateway's spend report, beside what the region counted itself."""
+
+    name: str
+    requests: int  # the gateway's spend report: requests it put on this region
+    tokens: int  # and their prompt + completion tokens
+    counted_requests: int  # the region's own count: answers it served
+    counted_tokens: int  # and the usage tokens it reported in them
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the gateway's books and the region's count match exactly."""
+        return (self.requests, self.tokens) == (self.counted_requests, self.counted_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamUsage:
+    """The team's usage as the operator read it back through the management API."""
+
+    team_id: str
+    spend_usd: float  # /team/info: spend in the current budget period
+    max_budget: float | None
+    budget_duration: str | None
+    regions: tuple[RegionUsage, ...]  # /global/spend/report?group_by=deployment
+    unrouted: int  # requests the report puts on no deployment (the blocked call)
+
+    @property
+    def agrees(self) -> bool:
+        """Whether every region's count matches the gateway's report."""
+        return all(region.agrees for region in self.regions)
+
+
+@dataclass(frozen=True, slots=True)
 class DemoResult:
     """What the summary reports: the last snapshot plus what only the end can tell."""
 
@@ -64,6 +106,22 @@ class DemoResult:
     errors: tuple[tuple[str, int], ...] = ()  # (description, count), most frequent first
     first_retry_s: float | None = None  # when the first 429 was absorbed, since traffic began
     timed_out: bool = False
+    team: str | None = None  # the team whose virtual key carried the traffic
+    blocked_model: str | None = None  # the model the team key was refused, when it was (404)
+    usage: TeamUsage | None = None  # None: no usage was read back
+    problems: tuple[str, ...] = ()  # what else failed: the blocked call, reading the usage
+
+    @property
+    def passed(self) -> bool:
+        """Every request succeeded, the other model was blocked, the books match the regions."""
+        final = self.final
+        return (
+            final.ok == final.total
+            and self.blocked_model is not None
+            and self.usage is not None
+            and self.usage.agrees
+            and not self.problems
+        )
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -220,25 +278,70 @@ def _numbers(result: DemoResult, bar_chars: str) -> list[str]:
         f"  needed more than 1 attempt {final.retried:6d}",
         *_region_rows(final, bar_chars),
         f"  latency p50 / p95          {p50:6.0f} ms / {p95:.0f} ms   as the openai SDK saw it",
+        *_blocked_lines(result),
         f"  wall time                  {result.wall_s:6.1f} s",
     ]
+
+
+def _blocked_lines(result: DemoResult) -> list[str]:
+    if result.team is None:
+        return []
+    if result.blocked_model is None:
+        return ["  other model refused (404)      0   expected 1: see what went wrong"]
+    return [f"  other model refused (404)      1   {result.blocked_model}, as expected"]
+
+
+def _counts(requests: int, tokens: int) -> str:
+    return f"{requests:>5,} req  {tokens:>6,} tokens"
+
+
+def _usage_lines(result: DemoResult) -> list[str]:
+    """The team's usage as the operator read it, each region's row beside the region's count."""
+    usage = result.usage
+    if usage is None:
+        return []
+    budget = "no budget"
+    if usage.max_budget is not None:
+        per = f" per {usage.budget_duration}" if usage.budget_duration else ""
+        budget = f"budget ${usage.max_budget:,.2f}{per}"
+    lines = [
+        "",
+        f"Team {usage.team_id}'s usage, read back through the management API (master key)",
+        f"  GET /team/info?team_id={usage.team_id:<6} spend ${usage.spend_usd:.4f}   {budget}",
+        "  GET /global/spend/report?group_by=deployment, and each region's own count:",
+        f"{'':<16}{'the gateway reports':<28}the region counted",
+    ]
+    for region in usage.regions:
+        lines.append(
+            f"    {region.name:<12}{_counts(region.requests, region.tokens)}"
+            f"    {_counts(region.counted_requests, region.counted_tokens)}"
+            f"   {'agree' if region.agrees else 'DIFFER'}"
+        )
+    if usage.unrouted:
+        blocked = f"the blocked {result.blocked_model} call" if result.blocked_model else "failed"
+        lines.append(f"    {'no region':<12}{usage.unrouted:>5,} req  ({blocked})")
+    return lines
 
 
 def _error_lines(result: DemoResult) -> list[str]:
     lines = [f"    {count} x {description}" for description, count in result.errors[:5]]
     if result.timed_out:
         lines.insert(0, "    the demo hit its time limit and stopped the requests still open")
-    return ["  what went wrong:", *lines] if lines else []
+    if result.usage is not None and not result.usage.agrees:
+        lines.append("    the gateway's spend report and the regions' own counts differ")
+    lines += [f"    {problem}" for problem in result.problems]
+    return ["", "What went wrong:", *lines] if lines else []
 
 
 def _story(result: DemoResult) -> str:
     final = result.final
     limited = max(final.regions, key=lambda region: region.rate_limited)
     others = " and ".join(r.name for r in final.regions if r is not limited)
+    key = f", with team {result.team}'s virtual key," if result.team else ""
     told = (
-        f"{final.sent} requests were sent with the official openai SDK to one model name, and "
-        "the gateway spread them over the regions, each time picking the one with the fewest "
-        "requests in flight (least-busy). "
+        f"{final.sent} requests were sent with the official openai SDK{key} to one model name, "
+        "and the gateway spread them over the regions, each time picking the one with the "
+        "fewest requests in flight (least-busy). "
     )
     if limited.rate_limited and result.first_retry_s is not None:
         told += (
@@ -251,20 +354,46 @@ def _story(result: DemoResult) -> str:
         told += "Your code never saw a single error. "
     else:
         told += f"{final.errors} requests still failed; see above for why. "
-    return told
+    return told + _books(result)
+
+
+def _books(result: DemoResult) -> str:
+    """What the operator's read-back showed, in a sentence or two."""
+    usage = result.usage
+    if usage is None:
+        return ""
+    told = ""
+    if result.blocked_model is not None:
+        told = (
+            f"The same key could not reach {result.blocked_model}: team {usage.team_id} may use "
+            "only its own models. "
+        )
+    total = sum(region.requests for region in usage.regions)
+    if usage.agrees:
+        return told + (
+            f"Afterwards the operator read team {usage.team_id}'s usage back through the "
+            f"management API: ${usage.spend_usd:.4f} spent, and {total} requests spread over the "
+            "regions exactly as each region counted them itself, request for request and token "
+            "for token. "
+        )
+    return told + (
+        f"Afterwards the operator read team {usage.team_id}'s usage back through the management "
+        "API, and it does not match what the regions counted. "
+    )
 
 
 _NEXT = (
     "What next: write your own deployments in the same LiteLLM format (start from\n"
     "examples/config.yaml), run the gateway, and point any OpenAI client at it:\n\n"
     "    quotaflow serve --config examples/config.yaml\n"
-    '    OpenAI(base_url="http://127.0.0.1:4000/v1", api_key="<your master_key>")\n'
+    '    OpenAI(base_url="http://127.0.0.1:4000/v1", api_key="<your master_key>")\n\n'
+    "Teams, keys and spend in a browser: with quotaflow serve running, open /ui.\n"
 )
 
 
 def summary_text(result: DemoResult, out: TextIO) -> str:
     """The closing report: numbers, what went wrong if anything, what happened, what next."""
     bar_chars = _bar_chars(out)
-    lines = ["", *_numbers(result, bar_chars), *_error_lines(result), ""]
+    lines = ["", *_numbers(result, bar_chars), *_usage_lines(result), *_error_lines(result), ""]
     lines += [textwrap.fill(_story(result).strip(), width=_WRAP), ""]
     return "\n".join(lines) + "\n" + _NEXT

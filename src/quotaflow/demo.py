@@ -3,15 +3,24 @@
 No API keys, no internet, one process and one event loop:
 
 1. two fake Azure regions start on 127.0.0.1, with token quotas sized from the planned traffic:
-   more than one region can serve alone, less than both together;
-2. the gateway starts in front of them from a config in LiteLLM's exact format, shown first;
-3. ``concurrency`` workers send ``requests`` chat completions (one in five streamed) over about
-   ``duration_s`` seconds through the official ``openai`` SDK, with its own retries off, reading
-   ``x-quotaflow-deployment`` and ``x-quotaflow-attempts`` from every answer;
-4. a live panel (a progress line when the output is not a terminal) shows the spread over the
-   regions, upstream 429s, in-flight calls and cooldowns; a summary closes the run.
+   more than one region can serve alone, less than both together; each counts, as its own
+   billing would, the answers it served and the usage tokens it reported in them;
+2. the gateway starts in front of them from a config in LiteLLM's exact format, shown first,
+   with its SQLite store in a temporary folder, so virtual keys are on;
+3. as the operator, with the master key and the management API, the demo creates team ``dev``
+   (only ``gpt-4-preview``, a budget) and a virtual key for it, shown as ``sk-...abcd`` only;
+   with that key, a call to another model the gateway serves is refused (404);
+4. ``concurrency`` workers send ``requests`` chat completions (one in five streamed) over about
+   ``duration_s`` seconds through the official ``openai`` SDK with the team's key, its own
+   retries off, reading ``x-quotaflow-deployment`` and ``x-quotaflow-attempts`` from every answer;
+5. a live panel (a progress line when the output is not a terminal) shows the spread over the
+   regions, upstream 429s, in-flight calls and cooldowns;
+6. the operator reads the team's spend and the per-region split back through the API, and the
+   summary sets them beside what each region counted.
 
-Exit code: 0 when every request succeeded, 1 otherwise, 2 without the ``openai`` package.
+Exit code: 0 when every request succeeded, the other model was refused and the gateway's spend
+report matches the regions' counts to the request and the token; 1 otherwise; 2 without the
+``openai`` package.
 """
 
 from __future__ import annotations
@@ -22,33 +31,54 @@ import importlib.util
 import math
 import shutil
 import sys
+import tempfile
+import textwrap
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
+import aiohttp
+import orjson
 import yaml
 
-from quotaflow._demo_view import DemoResult, LiveView, RegionState, Snapshot, summary_text
+from quotaflow._demo_view import (
+    DemoResult,
+    LiveView,
+    RegionState,
+    RegionUsage,
+    Snapshot,
+    TeamUsage,
+    summary_text,
+)
 from quotaflow.app import create_app
 from quotaflow.config import load_settings
 from quotaflow.fake import FakeProviderConfig, create_fake_app
 from quotaflow.serving import quiet_loggers, serve_app
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, MutableMapping
 
     import openai
     from openai.types.chat import ChatCompletionMessageParam
 
     from quotaflow.fake import FakeProvider
+    from quotaflow.fake.wire import Receive, Scope, Send
     from quotaflow.server import GatewayApp
 
 __all__ = ["demo", "gateway_config", "plan", "run_demo"]
 
 MODEL = "gpt-4-preview"
+BASE_MODEL = "azure/gpt-4-turbo"  # what the Azure deployments run: the prices spend is kept in
+OTHER_MODEL = "text-embedding-3-small"  # the gateway serves it too, but not to team dev
 MASTER_KEY = "sk-demo-master"
-API_VERSION = "2024-02-15-preview"
+TEAM = "dev"
+KEY_ALIAS = "dev-invoices"
+TEAM_BUDGET_USD = 10.0
+TEAM_BUDGET_PERIOD = "30d"
+# Azure reports a stream's usage from 2024-09-01 on; without it a stream's tokens go unbilled
+# in the gateway's spend (older versions, such as 2024-02-15-preview, still route fine).
+API_VERSION = "2024-10-21"
 DEFAULT_DURATION_S = 10.0  # the burst's arrivals spread over this long, so one can watch it
 _MIN_RATE = 10.0  # requests per second: fewer requests get a shorter burst
 _GUARD_S = 45.0  # on top of duration_s: the router gives up on a call after 30 s
@@ -62,8 +92,18 @@ _PROMPTS = (
     "List three ways to cut the token usage of a chat app.",
 )
 _MAX_TOKENS = (300, 400, 500)
+_WRAP = 78
 _STREAM_EVERY = 5  # one request in five is streamed
-_CHATTY_LOGGERS = ("uvicorn", "uvicorn.error", "httpx", "httpx2", "openai")
+_SPEND_WAIT_S = 10.0  # spend records reach the store within about a second (the writer's pass)
+_CHATTY_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "httpx",
+    "httpx2",
+    "openai",
+    "quotaflow",
+    "quotaflow.access",
+)
 _INSTALL_HINT = "quotaflow demo needs the openai SDK: pip install 'quotaflow[demo]'\n"
 
 
@@ -133,12 +173,65 @@ def region_config(spec: RegionSpec, jobs: list[Job]) -> FakeProviderConfig:
     )
 
 
+class Meter:
+    """A region's own count, as its billing would show it: the answers it served and the usage
+    tokens it reported in them, read from every 200 it sends, whole or streamed."""
+
+    def __init__(self, app: FakeProvider) -> None:
+        self._app = app
+        self.answered = 0
+        self.tokens = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: the fake's, with its answers read on their way out."""
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        status = 0
+        body = bytearray()
+
+        async def metered(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        await self._app(scope, receive, metered)
+        if status == 200 and str(scope.get("path", "")).endswith("/chat/completions"):
+            self.answered += 1
+            self.tokens += _usage_tokens(bytes(body))
+
+
+def _usage_tokens(body: bytes) -> int:
+    """Prompt plus completion tokens of an answer's ``usage``, JSON or server-sent events."""
+    if body.lstrip().startswith(b"{"):
+        payloads = [body]
+    else:
+        payloads = [
+            line[5:].strip()
+            for line in body.splitlines()
+            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"
+        ]
+    found = 0
+    for payload in payloads:
+        try:
+            usage = orjson.loads(payload).get("usage")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(usage, dict):
+            found = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+    return found
+
+
 @dataclass(slots=True)
 class Region:
     """A running fake region."""
 
     spec: RegionSpec
     fake: FakeProvider
+    meter: Meter
     url: str
 
     @property
@@ -147,56 +240,87 @@ class Region:
         return self.fake.config.tpm or 0
 
 
-def gateway_config(regions: list[Region]) -> dict[str, Any]:
-    """The gateway's config, in LiteLLM's ``config.yaml`` format."""
+def gateway_config(regions: list[Region], data_dir: str | None = None) -> dict[str, Any]:
+    """The gateway's config, in LiteLLM's ``config.yaml`` format.
+
+    ``gpt-4-preview`` on every region, and ``text-embedding-3-small`` on the first, which team
+    ``dev`` will not be allowed to use. With ``data_dir`` the gateway keeps its SQLite store
+    (virtual keys, teams, spend) there.
+    """
+    chat = [
+        {
+            "model_name": MODEL,
+            "litellm_params": {
+                "model": f"azure/{MODEL}",
+                "api_base": region.url,
+                "api_key": f"demo-key-{region.spec.name}",
+                "api_version": API_VERSION,
+            },
+            "model_info": {"id": region.spec.name, "base_model": BASE_MODEL},
+        }
+        for region in regions
+    ]
+    other = [
+        {
+            "model_name": OTHER_MODEL,
+            "litellm_params": {
+                "model": f"azure/{OTHER_MODEL}",
+                "api_base": region.url,
+                "api_key": f"demo-key-{region.spec.name}",
+                "api_version": API_VERSION,
+            },
+            "model_info": {"id": f"{region.spec.name}-embeddings"},
+        }
+        for region in regions[:1]
+    ]
+    general: dict[str, Any] = {"master_key": MASTER_KEY}
+    if data_dir is not None:
+        general["data_dir"] = data_dir
     return {
-        "model_list": [
-            {
-                "model_name": MODEL,
-                "litellm_params": {
-                    "model": f"azure/{MODEL}",
-                    "api_base": region.url,
-                    "api_key": f"demo-key-{region.spec.name}",
-                    "api_version": API_VERSION,
-                },
-                "model_info": {"id": region.spec.name},
-            }
-            for region in regions
-        ],
+        "model_list": [*chat, *other],
         "router_settings": {"routing_strategy": "least-busy", "num_retries": 2, "timeout": 30},
-        "general_settings": {"master_key": MASTER_KEY},
+        "general_settings": general,
     }
 
 
-def _intro(
-    regions: list[Region],
-    mapping: dict[str, Any],
-    jobs: list[Job],
-    concurrency: int,
-    duration_s: float,
-) -> str:
-    """What is about to happen: the regions, the gateway's config, the burst and its demand."""
-    demand = sum(job.charge for job in jobs)
-    combined = sum(region.tpm for region in regions)
-    smallest = min(regions, key=lambda region: region.tpm)
+def _intro(regions: list[Region], mapping: dict[str, Any]) -> str:
+    """The regions and the gateway's config."""
     config = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False)
     rows = "".join(
         f"  {r.spec.name:<7} {r.url:<24} {r.tpm:>8,} TPM  {r.fake.config.rpm or 0:>6,} RPM"
         f"  ~{r.spec.latency_ms:.0f} ms\n"
         for r in regions
     )
-    streamed = sum(job.stream for job in jobs)
     return (
-        "quotaflow demo: two fake Azure OpenAI regions behind one gateway;"
-        " no API keys, no internet.\n\n"
-        f"{rows}\nThe gateway's config, in LiteLLM's config.yaml format:\n\n"
+        "quotaflow demo: two fake Azure regions, one gateway; no API keys, no internet.\n\n"
+        f"{rows}\n"
+        + textwrap.fill(
+            "The gateway's config, in LiteLLM's config.yaml format; data_dir is where quotaflow"
+            " keeps keys, teams and spend (or give a database_url, as LiteLLM users do):",
+            width=_WRAP,
+        )
+        + "\n\n"
         + "".join(f"    {line}\n" for line in config.splitlines())
-        + f"\nSending {len(jobs)} chat completions ({streamed} streamed) over ~{duration_s:.1f} s,"
-        f" up to {concurrency} at a time,\nwith the official openai SDK, its own retries off so"
-        f" that every error would show.\nTogether they ask for ~{demand:,} tokens of quota within"
-        f" one minute: more than\n{smallest.spec.name}'s {smallest.tpm:,} TPM, less than both"
-        f" regions together ({combined:,} TPM).\n\n"
+        + "\n"
     )
+
+
+def _burst_intro(
+    regions: list[Region], jobs: list[Job], concurrency: int, duration_s: float
+) -> str:
+    """The burst about to be sent and how its demand compares with the quotas."""
+    demand = sum(job.charge for job in jobs)
+    combined = sum(region.tpm for region in regions)
+    smallest = min(regions, key=lambda region: region.tpm)
+    streamed = sum(job.stream for job in jobs)
+    told = (
+        f"Sending {len(jobs)} chat completions ({streamed} streamed) over ~{duration_s:.1f} s, up"
+        f" to {concurrency} at a time, with the team's key and the official openai SDK, its own"
+        " retries off so that every error would show. Together they ask for"
+        f" ~{demand:,} tokens of quota within one minute: more than {smallest.spec.name}'s"
+        f" {smallest.tpm:,} TPM, less than both regions together ({combined:,} TPM)."
+    )
+    return textwrap.fill(told, width=_WRAP) + "\n\n"
 
 
 @dataclass(slots=True)
@@ -374,8 +498,210 @@ async def _start_region(
     stack: contextlib.AsyncExitStack, spec: RegionSpec, jobs: list[Job]
 ) -> Region:
     fake = create_fake_app(region_config(spec, jobs))
-    url = await stack.enter_async_context(serve_app(fake, "127.0.0.1", 0, lifespan=False))
-    return Region(spec, fake, url)
+    meter = Meter(fake)
+    url = await stack.enter_async_context(serve_app(meter, "127.0.0.1", 0, lifespan=False))
+    return Region(spec, fake, meter, url)
+
+
+class ManagementError(Exception):
+    """A management API call did not answer 200."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """The operator: the master key and the management API, over plain HTTP."""
+
+    session: aiohttp.ClientSession
+    base_url: str
+
+    async def call(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, **query: str
+    ) -> Any:
+        """The JSON answer of ``method path``; ``ManagementError`` unless it is a 200."""
+        async with self.session.request(
+            method,
+            f"{self.base_url}{path}",
+            json=body,
+            params=query or None,
+            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        ) as answer:
+            text = await answer.text()
+            if answer.status != 200:
+                msg = f"{method} {path} answered {answer.status}: {text[:200]}"
+                raise ManagementError(msg)
+            return orjson.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamKey:
+    """The team's virtual key: the key itself for the client, its display form for the screen."""
+
+    key: str
+    shown: str  # sk-...abcd
+
+
+async def _set_up_team(operator: Operator, out: TextIO) -> TeamKey:
+    """Create the team and its key, as the operator, and tell what was done."""
+    out.write("As the operator (master key), through the management API:\n")
+    await operator.call(
+        "POST",
+        "/team/new",
+        body={
+            "team_id": TEAM,
+            "models": [MODEL],
+            "max_budget": TEAM_BUDGET_USD,
+            "budget_duration": TEAM_BUDGET_PERIOD,
+        },
+    )
+    out.write(
+        f"  POST /team/new      team {TEAM}, models [{MODEL}],"
+        f" budget ${TEAM_BUDGET_USD:.2f} per {TEAM_BUDGET_PERIOD}\n"
+    )
+    made = await operator.call(
+        "POST", "/key/generate", body={"team_id": TEAM, "key_alias": KEY_ALIAS}
+    )
+    key = str(made["key"])
+    shown = str(made.get("key_name") or f"sk-...{key[-4:]}")
+    out.write(f"  POST /key/generate  key {KEY_ALIAS} for team {TEAM}: {shown}\n\n")
+    out.flush()
+    return TeamKey(key, shown)
+
+
+async def _try_other_model(client: openai.AsyncOpenAI, out: TextIO) -> str | None:
+    """Call the model the team may not use; ``None`` when it was refused with a 404 as it
+    should be, else what happened instead."""
+    import openai  # noqa: PLC0415 - optional dependency, checked by run_demo
+
+    out.write(
+        f"As team {TEAM} (its key, the official openai SDK; only base_url and api_key set):\n"
+        f'  client.embeddings.create(model="{OTHER_MODEL}", ...)\n'
+    )
+    try:
+        await client.embeddings.create(model=OTHER_MODEL, input="invoice 2024-117")
+    except openai.NotFoundError as error:
+        told = textwrap.fill(
+            f"-> 404, blocked as expected: {_error_message(error)}",
+            width=_WRAP,
+            initial_indent="    ",
+            subsequent_indent="       ",
+        )
+        out.write(f"{told}\n\n")
+        out.flush()
+        return None
+    except client_errors() as error:
+        problem = f"{OTHER_MODEL} with the team key: {_describe(error)}, not a 404"
+    else:
+        problem = f"{OTHER_MODEL} answered the team key; it should have been refused"
+    out.write(f"    -> NOT blocked: {problem}\n\n")
+    out.flush()
+    return problem
+
+
+def _error_message(error: Exception) -> str:
+    """The gateway's own message from an SDK error's body."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(error)
+
+
+async def _read_usage(operator: Operator, regions: list[Region], calls: int) -> TeamUsage:
+    """The team's usage through the management API, once the ``calls`` made with its key are
+    all in the spend report (spend records are written in the background, about once a
+    second); each region's row beside the region's own count."""
+    deadline = time.perf_counter() + _SPEND_WAIT_S
+    while True:
+        report = await operator.call("GET", "/global/spend/report", group_by="deployment")
+        rows = _by_group(report)
+        if sum(r[0] for r in rows.values()) >= calls or time.perf_counter() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    team = (await operator.call("GET", "/team/info", team_id=TEAM))["team_info"]
+    names = {region.spec.name for region in regions}
+    return TeamUsage(
+        team_id=TEAM,
+        spend_usd=float(team["spend"]),
+        max_budget=team.get("max_budget"),
+        budget_duration=team.get("budget_duration"),
+        regions=tuple(
+            RegionUsage(
+                name=region.spec.name,
+                requests=rows.get(region.spec.name, (0, 0))[0],
+                tokens=rows.get(region.spec.name, (0, 0))[1],
+                counted_requests=region.meter.answered,
+                counted_tokens=region.meter.tokens,
+            )
+            for region in regions
+        ),
+        unrouted=sum(count for group, (count, _) in rows.items() if group not in names),
+    )
+
+
+def _by_group(report: list[dict[str, Any]]) -> dict[str | None, tuple[int, int]]:
+    """``/global/spend/report`` summed over its days: requests and tokens per group."""
+    totals: dict[str | None, tuple[int, int]] = {}
+    for day in report:
+        for row in day["groups"]:
+            requests, tokens = totals.get(row["group"], (0, 0))
+            totals[row["group"]] = (requests + row["requests"], tokens + row["total_tokens"])
+    return totals
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """What the story plays on: the regions, the gateway, the operator and the screen."""
+
+    regions: list[Region]
+    gateway: GatewayApp
+    operator: Operator
+    out: TextIO
+    view: LiveView
+
+
+async def _tell(
+    scene: Scene,
+    stack: contextlib.AsyncExitStack,
+    jobs: list[Job],
+    concurrency: int,
+    duration_s: float,
+) -> DemoResult:
+    """The operator sets up the team; the team sends the burst; the operator reads the books."""
+    import openai  # noqa: PLC0415 - optional dependency, checked by run_demo
+
+    team_key = await _set_up_team(scene.operator, scene.out)
+    client = openai.AsyncOpenAI(
+        base_url=f"{scene.operator.base_url}/v1",
+        api_key=team_key.key,
+        max_retries=0,
+        timeout=_CLIENT_TIMEOUT_S,
+    )
+    stack.push_async_callback(client.close)
+    not_blocked = await _try_other_model(client, scene.out)
+    scene.out.write(_burst_intro(scene.regions, jobs, concurrency, duration_s))
+    scene.out.flush()
+    stage = Stage(scene.regions, scene.gateway, Tally(started=time.perf_counter()), len(jobs))
+    timed_out = await _traffic(stage, client, jobs, concurrency, duration_s, scene.view)
+    final = stage.snapshot()
+    problems = [not_blocked] if not_blocked else []
+    usage = None
+    try:
+        usage = await _read_usage(scene.operator, scene.regions, stage.tally.sent + 1)
+    except ManagementError as error:
+        problems.append(f"reading the team's usage back: {error}")
+    return DemoResult(
+        final=final,
+        latencies_s=tuple(stage.tally.latencies_s),
+        wall_s=0.0,
+        errors=tuple(stage.tally.errors.most_common()),
+        first_retry_s=stage.tally.first_retry_s,
+        timed_out=timed_out,
+        team=TEAM,
+        blocked_model=None if not_blocked else OTHER_MODEL,
+        usage=usage,
+        problems=tuple(problems),
+    )
 
 
 async def demo(
@@ -386,13 +712,12 @@ async def demo(
     live: bool | None = None,
     duration_s: float | None = None,
 ) -> int:
-    """Run the demo in the running event loop; the exit code: 0 when every request succeeded.
+    """Run the demo in the running event loop; the exit code: 0 when every request succeeded,
+    the other model was refused and the team's usage matches what the regions counted.
 
     ``out`` defaults to stdout; ``live`` (the redrawn panel) defaults to ``out.isatty()``;
     ``duration_s`` (how long the arrivals are spread over) to 10 s, less for under 100 requests.
     """
-    import openai  # noqa: PLC0415 - optional dependency, checked by run_demo
-
     began = time.perf_counter()
     out = sys.stdout if out is None else out
     jobs = plan(max(0, requests))
@@ -402,30 +727,24 @@ async def demo(
     view = LiveView(out, live=live, width=shutil.get_terminal_size().columns if live else None)
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(quiet_loggers(*_CHATTY_LOGGERS))
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="quotaflow-demo-"))
         regions = [await _start_region(stack, spec, jobs) for spec in REGIONS]
-        mapping = gateway_config(regions)
-        out.write(_intro(regions, mapping, jobs, concurrency, duration_s))
+        mapping = gateway_config(regions, data_dir)
+        out.write(_intro(regions, mapping))
         out.flush()
         gateway = create_app(load_settings(data=mapping, environ={}).settings)
         url = await stack.enter_async_context(serve_app(gateway, "127.0.0.1", 0, lifespan=True))
-        client = openai.AsyncOpenAI(
-            base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=_CLIENT_TIMEOUT_S
-        )
-        stack.push_async_callback(client.close)
-        stage = Stage(regions, gateway, Tally(started=time.perf_counter()), len(jobs))
-        timed_out = await _traffic(stage, client, jobs, concurrency, duration_s, view)
-        final = stage.snapshot()
-    result = DemoResult(
-        final=final,
-        latencies_s=tuple(stage.tally.latencies_s),
-        wall_s=time.perf_counter() - began,
-        errors=tuple(stage.tally.errors.most_common()),
-        first_retry_s=stage.tally.first_retry_s,
-        timed_out=timed_out,
-    )
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        scene = Scene(regions, gateway, Operator(session, url), out, view)
+        try:
+            result = await _tell(scene, stack, jobs, concurrency, duration_s)
+        except ManagementError as error:
+            out.write(f"\nThe management API failed: {error}\n")
+            return 1
+    result = replace(result, wall_s=time.perf_counter() - began)
     out.write(summary_text(result, out))
     out.flush()
-    return 0 if final.ok == final.total else 1
+    return 0 if result.passed else 1
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
