@@ -11,7 +11,12 @@
     │   ├── RouteNotFound             404 unknown_url
     │   ├── PayloadTooLarge           413
     │   ├── UnsupportedMediaType      415
-    │   └── RateLimited               429 (gateway-side limits)
+    │   ├── RateLimited               429 (gateway-side limits)
+    │   ├── limits.BudgetExceeded     429 insufficient_quota (status configurable): a budget is spent
+    │   ├── management.NoSuchRecord   404 not_found: no such key, team or user
+    │   └── management.AlreadyExists  409 conflict: an id or alias is taken
+    ├── management.DatabaseUnavailable     503: the store cannot be reached; nothing was written
+    ├── management.ManagementUnavailable   503: the gateway runs without a store
     ├── UpstreamError                 an upstream call failed; ``fault`` tells the router what to do
     │   ├── UpstreamRejected          request:    the upstream refused the request (4xx): no retry
     │   │   ├── ContextWindowExceeded   the prompt is too long for the model (context fallbacks)

@@ -39,7 +39,7 @@ def keyed_settings(regions: list[Any], schema: PostgresSchema, tmp_path: Path) -
     settings["general_settings"].update(
         database_url=f"{schema.url}?search_path={schema.name}", data_dir=str(tmp_path)
     )
-    return settings
+    return dict(settings)
 
 
 async def _post(fleet: Fleet, replica: int, path: str, body: dict[str, Any]) -> Any:
@@ -149,4 +149,4 @@ async def test_keys_and_budgets_hold_across_the_fleet(
 
 
 def b_prompt(served: list[dict[str, Any]]) -> int:
-    return max(b["usage"]["prompt_tokens"] for b in served)
+    return max(int(b["usage"]["prompt_tokens"]) for b in served)

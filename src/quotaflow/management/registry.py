@@ -199,7 +199,8 @@ def registry_of(services: Services) -> Registry:
     registry = services.registry
     if registry is None:
         raise ManagementUnavailable(
-            "Virtual keys, teams and users need a database: set general_settings.database_url."
+            "Virtual keys, teams and users need a store: serve a config file (SQLite beside it), "
+            "or set general_settings.data_dir or database_url."
         )
     return registry
 

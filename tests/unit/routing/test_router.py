@@ -288,7 +288,7 @@ async def test_context_window_rejections_use_their_own_fallbacks(stack: Stack):
 
 async def test_chunks_that_arrive_together_are_handed_on_together(stack: Stack):
     together = await stack.region("together")  # sends the whole stream in one write
-    paced = await stack.region("paced", inter_chunk_ms=20)
+    paced = await stack.region("paced", inter_chunk_ms=40)
     router = await _router(stack, [together, paced], routing_strategy="simple-shuffle")
     seen: dict[str, list[list[bytes]]] = {}
 
@@ -304,4 +304,5 @@ async def test_chunks_that_arrive_together_are_handed_on_together(stack: Stack):
     paced_chunks = sum(len(batch) for batch in seen["paced"])
     assert together_chunks > 8
     assert len(seen["together"]) <= together_chunks // 3  # the first, then whole reads
-    assert len(seen["paced"]) == paced_chunks  # one batch per chunk when they come one by one
+    # One batch per chunk when they come one by one (a loaded machine may merge an odd pair).
+    assert len(seen["paced"]) >= paced_chunks * 3 // 4
