@@ -12,7 +12,7 @@
     │   ├── PayloadTooLarge           413
     │   ├── UnsupportedMediaType      415
     │   ├── RateLimited               429 (gateway-side limits)
-    │   ├── limits.BudgetExceeded     429 insufficient_quota (status configurable): a budget is spent
+    │   ├── limits.BudgetExceeded     429 insufficient_quota (configurable): a budget is spent
     │   ├── management.NoSuchRecord   404 not_found: no such key, team or user
     │   └── management.AlreadyExists  409 conflict: an id or alias is taken
     ├── management.DatabaseUnavailable     503: the store cannot be reached; nothing was written
