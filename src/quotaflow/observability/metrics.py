@@ -9,8 +9,8 @@ rest share ``other``). Model names a client made up never become label values (`
 Two kinds of metrics live here:
 
 - per-request ones, recorded by ``GatewayMetrics.record`` from a request's ``RequestFacts``
-  after its last byte (label children are cached, so a request costs a few dict lookups and
-  lock-protected increments);
+  after its last byte: plain numbers per label tuple (``_fast.py``), rendered at scrape time,
+  so a request costs a few dict lookups and additions;
 - gauges read when Prometheus scrapes: the router's live state (``router_gauges.py``), the state
   backend, the spend writer and budgets (``backend_gauges.py``, ``budget_gauges.py``), the
   background probes (``probe.py``), and any ``GaugeFamily`` another component registers with
@@ -20,12 +20,15 @@ Two kinds of metrics live here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from quotaflow.observability._fast import FastCounter as Counter
+from quotaflow.observability._fast import FastHistogram as Histogram
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from prometheus_client import CollectorRegistry
 
     from quotaflow.errors import Attempt
     from quotaflow.observability.facts import RequestFacts
@@ -204,24 +207,6 @@ PROBE_LATENCY = GaugeFamily(
     _DEPLOYMENT_LABELS,
 )
 
-M = TypeVar("M", Counter, Histogram)
-
-
-class _Children(Generic[M]):
-    """A metric's label children, cached by value tuple (faster than ``labels()`` each time)."""
-
-    __slots__ = ("_children", "metric")
-
-    def __init__(self, metric: M) -> None:
-        self.metric: M = metric
-        self._children: dict[tuple[str, ...], M] = {}
-
-    def __call__(self, *values: str) -> M:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = self.metric.labels(*values)
-        return child
-
 
 def attempt_outcome(outcome: str) -> str:
     """``ok``, or the error class in snake case without ``Upstream``: ``rate_limited``, …"""
@@ -240,107 +225,83 @@ class GatewayMetrics:
         self._teams: set[str] = set()  # the teams with a label of their own
         self._outcomes: dict[str, str] = {}
         r = registry
-        self.requests = _Children(
-            Counter(
-                "quotaflow_requests",
-                "Requests answered, by the model group asked for and the status class sent.",
-                ("model_group", "status_class", "team"),
-                registry=r,
-            )
-        )
-        self.duration = _Children(
-            Histogram(
-                "gen_ai_server_request_duration_seconds",
-                "Time from a request's arrival to its last byte (a stream's whole length).",
-                ("gen_ai_operation_name", "model_group", "deployment", "provider", "status_class"),
-                buckets=DURATION_BUCKETS_S,
-                registry=r,
-            )
-        )
-        self.ttft = _Children(
-            Histogram(
-                "gen_ai_server_time_to_first_token_seconds",
-                "Streams: the answering upstream attempt's time to its first chunk.",
-                ("gen_ai_operation_name", "model_group", "deployment", "provider"),
-                buckets=TTFT_BUCKETS_S,
-                registry=r,
-            )
-        )
-        self.token_usage = _Children(
-            Histogram(
-                "gen_ai_client_token_usage",
-                "Tokens per call as the upstream reported them (gen_ai_token_type input|output).",
-                ("gen_ai_operation_name", "model_group", "deployment", "gen_ai_token_type"),
-                buckets=TOKEN_BUCKETS,
-                registry=r,
-            )
-        )
-        self.tokens = _Children(
-            Counter(
-                "quotaflow_tokens",
-                "Tokens the upstreams reported (gen_ai_token_type input|output).",
-                ("model_group", "deployment", "team", "gen_ai_token_type"),
-                registry=r,
-            )
-        )
-        self.spend = _Children(
-            Counter(
-                "quotaflow_spend_usd",
-                "What the answered calls cost, in USD, from the price table.",
-                ("model_group", "deployment", "team"),
-                registry=r,
-            )
-        )
-        self.attempts = _Children(
-            Counter(
-                "quotaflow_upstream_attempts",
-                "Upstream calls made, by how they ended (ok, rate_limited, unavailable, …).",
-                (*_DEPLOYMENT_LABELS, "outcome"),
-                registry=r,
-            )
-        )
-        self.retries = _Children(
-            Counter(
-                "quotaflow_retries",
-                "Upstream attempts after a request's first one.",
-                ("model_group",),
-                registry=r,
-            )
-        )
-        self.fallbacks = _Children(
-            Counter(
-                "quotaflow_fallbacks",
-                "Requests answered by another model group than the one asked for.",
-                ("model_group", "fallback_group"),
-                registry=r,
-            )
-        )
-        self.cooldowns = _Children(
-            Counter(
-                "quotaflow_cooldowns",
-                "Cooldowns started or extended after a failed attempt (the router skips the "
-                "deployment until it ends).",
-                _DEPLOYMENT_LABELS,
-                registry=r,
-            )
-        )
-        self.broken_streams = _Children(
-            Counter(
-                "quotaflow_streams_broken",
-                "Streams that failed after their first byte (the client got an error event).",
-                _DEPLOYMENT_LABELS,
-                registry=r,
-            )
-        )
-        self.queue_wait = _Children(
-            Histogram(
-                "quotaflow_queue_wait_duration_seconds",
-                "Time answered requests waited in the admission queue (only those that waited).",
-                ("model_group",),
-                buckets=QUEUE_BUCKETS_S,
-                registry=r,
-            )
-        )
+        self.requests = Counter(
+            "quotaflow_requests",
+            "Requests answered, by the model group asked for and the status class sent.",
+            ("model_group", "status_class", "team"),
+            registry=r,
+        ).labels
+        self.duration = Histogram(
+            "gen_ai_server_request_duration_seconds",
+            "Time from a request's arrival to its last byte (a stream's whole length).",
+            ("gen_ai_operation_name", "model_group", "deployment", "provider", "status_class"),
+            buckets=DURATION_BUCKETS_S,
+            registry=r,
+        ).labels
+        self.ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Streams: the answering upstream attempt's time to its first chunk.",
+            ("gen_ai_operation_name", "model_group", "deployment", "provider"),
+            buckets=TTFT_BUCKETS_S,
+            registry=r,
+        ).labels
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per call as the upstream reported them (gen_ai_token_type input|output).",
+            ("gen_ai_operation_name", "model_group", "deployment", "gen_ai_token_type"),
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        ).labels
+        self.tokens = Counter(
+            "quotaflow_tokens",
+            "Tokens the upstreams reported (gen_ai_token_type input|output).",
+            ("model_group", "deployment", "team", "gen_ai_token_type"),
+            registry=r,
+        ).labels
+        self.spend = Counter(
+            "quotaflow_spend_usd",
+            "What the answered calls cost, in USD, from the price table.",
+            ("model_group", "deployment", "team"),
+            registry=r,
+        ).labels
+        self.attempts = Counter(
+            "quotaflow_upstream_attempts",
+            "Upstream calls made, by how they ended (ok, rate_limited, unavailable, …).",
+            (*_DEPLOYMENT_LABELS, "outcome"),
+            registry=r,
+        ).labels
+        self.retries = Counter(
+            "quotaflow_retries",
+            "Upstream attempts after a request's first one.",
+            ("model_group",),
+            registry=r,
+        ).labels
+        self.fallbacks = Counter(
+            "quotaflow_fallbacks",
+            "Requests answered by another model group than the one asked for.",
+            ("model_group", "fallback_group"),
+            registry=r,
+        ).labels
+        self.cooldowns = Counter(
+            "quotaflow_cooldowns",
+            "Cooldowns started or extended after a failed attempt (the router skips the "
+            "deployment until it ends).",
+            _DEPLOYMENT_LABELS,
+            registry=r,
+        ).labels
+        self.broken_streams = Counter(
+            "quotaflow_streams_broken",
+            "Streams that failed after their first byte (the client got an error event).",
+            _DEPLOYMENT_LABELS,
+            registry=r,
+        ).labels
+        self.queue_wait = Histogram(
+            "quotaflow_queue_wait_duration_seconds",
+            "Time answered requests waited in the admission queue (only those that waited).",
+            ("model_group",),
+            buckets=QUEUE_BUCKETS_S,
+            registry=r,
+        ).labels
         self.overhead = Histogram(
             "quotaflow_gateway_overhead_seconds",
             "Time the gateway itself added to an answered, non-streamed request: its duration "
