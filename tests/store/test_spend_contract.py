@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -163,3 +163,45 @@ async def test_logs_filter_and_page_newest_first(store: Store):
 async def test_logs_refuse_a_foreign_cursor(store: Store):
     with pytest.raises(InvalidQuery):
         await store.spend.logs(cursor="eyJ4Ijox")
+
+
+async def test_write_batch_refuses_inexact_money_and_naive_times_and_writes_nothing(store: Store):
+    naive = datetime(2025, 3, 1)  # noqa: DTZ001
+    for bad, error, match in (
+        (record("bad", cost_usd=0.1), TypeError, "Decimal"),
+        (record("bad", cost_usd=Decimal("NaN")), ValueError, "finite"),
+        (record("bad", started_at=naive), ValueError, "naive"),
+        (record("bad", ended_at=naive), ValueError, "naive"),
+    ):
+        with pytest.raises(error, match=match):
+            await store.spend.write_batch([record("good"), bad])
+    assert (await store.spend.logs()).items == ()
+    assert await store.spend.report("key", DAY1.date(), DAY2.date()) == []
+    assert await store.spend.write_batch([record("int", cost_usd=2)]) == 1
+    assert await store.spend.total("key", "k1", DAY1) == Decimal(2)
+
+
+async def test_times_in_other_zones_count_on_their_utc_day(store: Store):
+    plus_two = timezone(timedelta(hours=2))
+    late = datetime(2025, 3, 2, 1, 30, tzinfo=plus_two)  # 2025-03-01 23:30 UTC
+    whole = datetime(2025, 3, 2, 12, 0, tzinfo=UTC)  # no microseconds
+    written = [record("late", late, ended_at=late), record("whole", whole, ended_at=whole)]
+    assert await store.spend.write_batch(written) == 2
+    rows = await store.spend.report("key", DAY1.date(), DAY2.date())
+    assert [(r.day, r.requests) for r in rows] == [(DAY1.date(), 1), (DAY2.date(), 1)]
+    by_id = {r.request_id: r for r in (await store.spend.logs()).items}
+    assert by_id["late"].started_at == late
+    assert by_id["late"].started_at.tzinfo == UTC
+    assert by_id["whole"].ended_at == whole
+
+
+async def test_a_large_batch_written_again_with_new_records_counts_only_those(store: Store):
+    batch = [record(f"r{i:05d}", DAY1 + timedelta(seconds=i)) for i in range(1200)]
+    assert await store.spend.write_batch(batch) == 1200
+    again = [*batch, record("n1"), record("n2", DAY2), record("n1")]
+    assert await store.spend.write_batch(again) == 2
+    rows = await store.spend.report("team", DAY1.date(), DAY2.date())
+    assert [(r.day, r.requests, r.cost_usd) for r in rows] == [
+        (DAY1.date(), 1201, Decimal("1.201")),
+        (DAY2.date(), 1, Decimal("0.001")),
+    ]

@@ -279,3 +279,31 @@ async def test_a_database_that_stops_answering_times_out_into_the_spool(
     await eventually(lambda: writer.counters.spool_bytes == 0)
     await writer.aclose()
     assert len(await stored(outage.store)) == 15
+
+
+async def test_under_load_only_full_batches_go_at_once_the_rest_at_the_interval(
+    store: Store, tmp_path: Path
+):
+    writer = writer_for(store, tmp_path / "spool", batch_size=5, flush_interval_s=30)
+    await writer.start()
+    for i in range(12):
+        writer.submit(spend(i))
+    await eventually(lambda: writer.counters.written == 10, timeout_s=2)
+    await asyncio.sleep(0.1)
+    assert (writer.counters.written, writer.counters.buffered) == (10, 2)
+    for i in range(12, 15):  # the next full batch takes the oldest records first
+        writer.submit(spend(i))
+    await eventually(lambda: writer.counters.written == 15, timeout_s=2)
+    assert len(await stored(store)) == 15
+    writer.submit(spend(15))
+    await writer.aclose()
+    assert len(await stored(store)) == 16
+
+
+async def test_a_partial_batch_is_written_when_the_interval_runs_out(store: Store, tmp_path: Path):
+    writer = writer_for(store, tmp_path / "spool", batch_size=100, flush_interval_s=0.05)
+    await writer.start()
+    for i in range(3):
+        writer.submit(spend(i))
+    await eventually(lambda: writer.counters.written == 3, timeout_s=2)
+    await writer.aclose()

@@ -10,10 +10,10 @@ the next round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from quotaflow._background import stop
 from quotaflow.store.errors import NotFound, StoreError
 
 if TYPE_CHECKING:
@@ -58,9 +58,7 @@ class KeySync:
     async def stop(self) -> None:
         """Stop following the log."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop(self._task)
             self._task = None
 
     async def publish(self, change: Change) -> None:

@@ -132,30 +132,49 @@ class Gate:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _record(self, exchange: Exchange, cost: Decimal) -> SpendRecord:
+        # Once per request, on the event loop: plain attribute reads, positional arguments.
         outcome = exchange.outcome
         principal, usage = outcome.principal, outcome.usage
         deployment = self._deployment(exchange)
         elapsed_s = max(self._clock.monotonic() - exchange.started, 0.0)
         ended_s = self._clock.wall()
+        if principal is None or principal.key is None:  # the master key: no key, team, user
+            key_hash = key_alias = team_id = user_id = None
+        else:
+            key_hash, key_alias = principal.key_hash, principal.key_alias
+            team_id, user_id = principal.team_id, principal.user_id
+        group: str | None
+        deployment_id: str | None = None
+        provider: str | None = None
+        if deployment is not None:
+            group, deployment_id = deployment.model_group, deployment.id
+            provider = deployment.provider
+        else:
+            group = self._group_name(outcome.model)
+        prompt = completion = cached = 0
+        if usage is not None:
+            prompt, completion, cached = (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens,
+            )
         return SpendRecord(
-            request_id=self._record_id(exchange),
-            started_at=utc(ended_s - elapsed_s),
-            ended_at=utc(ended_s),
-            cost_usd=cost,
-            key_hash=principal.key_hash if principal is not None else None,
-            key_alias=principal.key_alias if principal is not None and principal.key else None,
-            team_id=principal.team_id if principal is not None else None,
-            user_id=principal.user_id if principal is not None else None,
-            model_group=deployment.model_group
-            if deployment is not None
-            else self._group_name(outcome.model),
-            deployment_id=deployment.id if deployment is not None else None,
-            provider=deployment.provider if deployment is not None else None,
-            prompt_tokens=usage.prompt_tokens if usage is not None else 0,
-            completion_tokens=usage.completion_tokens if usage is not None else 0,
-            cached_tokens=usage.cached_tokens if usage is not None else 0,
-            latency_ms=round(elapsed_s * 1000, 3),
-            status=_status(exchange),
+            self._record_id(exchange),
+            utc(ended_s - elapsed_s),
+            utc(ended_s),
+            cost,
+            key_hash,
+            key_alias,
+            team_id,
+            user_id,
+            group,
+            deployment_id,
+            provider,
+            prompt,
+            completion,
+            cached,
+            round(elapsed_s * 1000, 3),
+            _status(exchange),
         )
 
     def _deployment(self, exchange: Exchange) -> Deployment | None:
@@ -177,7 +196,9 @@ class Gate:
 
     def _record_id(self, exchange: Exchange) -> str:
         """The request id, made unique when the client chose it (clients may reuse theirs)."""
-        if exchange.header(b"x-request-id") == exchange.request_id:
+        if b"x-request-id" in exchange.headers and (
+            exchange.header(b"x-request-id") == exchange.request_id
+        ):
             return f"{exchange.request_id}~{self._prefix}{next(self._ids):x}"
         return exchange.request_id
 

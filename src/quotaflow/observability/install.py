@@ -24,6 +24,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from quotaflow import __version__
+from quotaflow._background import stop
 from quotaflow.errors import Attempt
 from quotaflow.observability.backend_gauges import state_sources, store_sources
 from quotaflow.observability.budget_gauges import BudgetGauges
@@ -244,8 +245,7 @@ class Observability:
             await self.probes.stop()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await stop(task)
         if self._metrics_server is not None:
             await self._metrics_server.aclose()
             self._metrics_server = None

@@ -23,7 +23,6 @@ replicas' results reach it as the shared cooldowns and latency.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import Counter
@@ -32,6 +31,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
+from quotaflow._background import stop
 from quotaflow.errors import ClientError, UpstreamError
 from quotaflow.observability.metrics import PROBE_LATENCY, PROBE_UP, PROBES, attempt_outcome
 from quotaflow.providers import Operation, create_adapter
@@ -178,8 +178,7 @@ class HealthProbes:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
 
     def last(self, deployment_id: str) -> dict[str, Any] | None:
         """The deployment's last probe, as ``/health`` shows it; ``None`` before the first."""

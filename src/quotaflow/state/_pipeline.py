@@ -42,10 +42,10 @@ class ScriptPipeline:
         self._pending.append((script, args, future))
         return future
 
-    async def aclose(self) -> None:
-        """Wait for the batches already sent."""
+    async def aclose(self, timeout_s: float) -> None:
+        """Wait for the batches already sent, at most ``timeout_s``."""
         if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+            await asyncio.wait(self._sending, timeout=timeout_s)
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -56,10 +56,13 @@ class ScriptPipeline:
     async def _send(self, batch: list[_Call]) -> None:
         try:
             results = await self._execute(batch)
-        except Exception as error:  # noqa: BLE001 - every caller gets the failure
+        except BaseException as error:  # every caller gets the failure, even a cancellation
+            failure = error if isinstance(error, Exception) else ConnectionError(repr(error))
             for _, _, future in batch:
                 if not future.done():
-                    future.set_exception(error)
+                    future.set_exception(failure)
+            if not isinstance(error, Exception):
+                raise
             return
         for (_, _, future), result in zip(batch, results, strict=True):
             if future.done():

@@ -30,6 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from quotaflow._background import stop
 from quotaflow.state._pipeline import ScriptPipeline
 from quotaflow.state.base import Claim, StateStatus, StateUnavailable
 
@@ -241,12 +242,10 @@ class RedisState:
     async def aclose(self) -> None:
         """Stop the heartbeat, finish pending releases, leave the fleet, close the client."""
         if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._pipeline.aclose()
+            await stop(self._beat)
+        if self._tasks:  # releases on their way: they end within the timeout, or never
+            await asyncio.wait(self._tasks, timeout=self._timeout_s * 4)
+        await self._pipeline.aclose(self._timeout_s * 4)
         if not self._degraded:
             held = [part for c in self._open.values() for part in (c.deployment.id, c.lease)]
             with contextlib.suppress(*_FAILURES):

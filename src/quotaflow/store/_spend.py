@@ -1,20 +1,22 @@
 """Spend in SQL: one ``spend_logs`` row per request, ``spend_daily`` aggregates beside them.
 
 ``write_batch`` inserts the records that are new (by ``request_id``) and adds only those to the
-daily aggregates, in the same transaction, so writing a batch twice never counts it twice.
+daily aggregates, in the same transaction, so writing a batch twice never counts it twice; the
+backend's ``Database.write_spend`` does it, with what ``SpendWrite`` holds.
 Money sums use the codec's exact sum (SQLite stores decimal text, which SQL's ``SUM`` would
 turn into floats).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from quotaflow.store._sql import (
+    Codec,
     Database,
+    Kind,
     Row,
     check_limit,
     decode_cursor,
@@ -23,24 +25,25 @@ from quotaflow.store._sql import (
     encode_value,
     insert_sql,
     record_columns,
-    record_values,
-    utc_day,
+    row_encoder,
+    to_utc,
 )
 from quotaflow.store.base import DEFAULT_PAGE_SIZE
 from quotaflow.store.records import Page, ReportRow, SpendFilter, SpendRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import datetime
 
     from quotaflow.store.records import ReportGroup, SpendScope
 
-__all__ = ["SPEND_COLUMNS", "SqlSpendRepository"]
+__all__ = ["DAILY_KEY", "DAILY_SUMS", "SPEND_COLUMNS", "SpendWrite", "SqlSpendRepository"]
 
 SPEND_COLUMNS = record_columns(SpendRecord)
 
-_DAILY_KEY = ("day", "key_hash", "team_id", "user_id", "model_group", "deployment_id")
-_DAILY_SUMS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
+DAILY_KEY = ("day", "key_hash", "team_id", "user_id", "model_group", "deployment_id")
+"""The key of a ``spend_daily`` row: the UTC day of ``started_at``, and the ids ('' for none)."""
+DAILY_SUMS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
 
 _GROUP_COLUMNS: Mapping[str, str] = {
     "team": "team_id",
@@ -50,8 +53,66 @@ _GROUP_COLUMNS: Mapping[str, str] = {
     "deployment": "deployment_id",
 }
 _SCOPE_COLUMNS: Mapping[str, str] = {"key": "key_hash", "team": "team_id", "user": "user_id"}
+_ZERO = Decimal(0)
 
 _DailyKey = tuple[date, str, str, str, str, str]
+
+
+def daily_updates(codec: Codec) -> str:
+    """The ``SET`` list that adds an ``excluded`` daily row to the stored one."""
+    updates = [f"{c} = spend_daily.{c} + excluded.{c}" for c in DAILY_SUMS[:-1]]
+    updates.append(f"cost_usd = {codec.money_add('spend_daily.cost_usd', 'excluded.cost_usd')}")
+    return ", ".join(updates)
+
+
+class SpendWrite:
+    """What a backend's ``write_spend`` may use: the spend row encoder, the insert, and the
+    daily aggregates of a batch with their upsert (adds to the stored row, exactly)."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.columns = SPEND_COLUMNS
+        self.encode_row: Callable[[SpendRecord], list[object]] = row_encoder(codec, SPEND_COLUMNS)
+        """The record's ``columns``, encoded (checked: exact money, aware times)."""
+        self.insert = (
+            insert_sql("spend_logs", SPEND_COLUMNS) + " ON CONFLICT (request_id) DO NOTHING"
+        )
+        """Inserts one encoded row, unless its ``request_id`` is taken."""
+        self.upsert_daily = (
+            insert_sql("spend_daily", (*DAILY_KEY, *DAILY_SUMS)) + " "
+            f"ON CONFLICT ({', '.join(DAILY_KEY)}) DO UPDATE SET {daily_updates(codec)}"
+        )
+        """Adds one row of ``daily_rows`` to ``spend_daily``."""
+        self._day = codec.encoder(Kind.DAY)
+        self._money = codec.encoder(Kind.MONEY)
+
+    def daily_rows(self, records: Iterable[SpendRecord]) -> list[list[object]]:
+        """One encoded row per daily aggregate the records add to, in key order (a fixed lock
+        order); the records must have been encoded (checked) by ``encode_row``."""
+        sums: dict[_DailyKey, list[int | Decimal]] = {}
+        for r in records:
+            at = r.started_at
+            if at.tzinfo is not UTC:
+                at = to_utc(at)
+            key = (
+                at.date(),
+                r.key_hash or "",
+                r.team_id or "",
+                r.user_id or "",
+                r.model_group or "",
+                r.deployment_id or "",
+            )
+            total = sums.get(key)
+            if total is None:
+                sums[key] = [1, r.prompt_tokens, r.completion_tokens, _ZERO + r.cost_usd]
+            else:
+                total[0] += 1
+                total[1] += r.prompt_tokens
+                total[2] += r.completion_tokens
+                total[3] += r.cost_usd
+        return [
+            [self._day(key[0]), *key[1:], *total[:3], self._money(total[3])]
+            for key, total in sorted(sums.items())
+        ]
 
 
 class SqlSpendRepository:
@@ -59,58 +120,18 @@ class SqlSpendRepository:
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        codec = database.codec
-        updates = [f"{c} = spend_daily.{c} + excluded.{c}" for c in _DAILY_SUMS[:-1]]
-        updates.append(f"cost_usd = {codec.money_add('spend_daily.cost_usd', 'excluded.cost_usd')}")
-        columns = (*_DAILY_KEY, *_DAILY_SUMS)
-        self._upsert_daily = (
-            insert_sql("spend_daily", columns) + " "
-            f"ON CONFLICT ({', '.join(_DAILY_KEY)}) DO UPDATE SET {', '.join(updates)}"
-        )
+        self._write = SpendWrite(database.codec)
 
     async def write_batch(self, records: Sequence[SpendRecord]) -> int:
         """Store the new records and add them to the daily aggregates; how many were new."""
-        unique = list({r.request_id: r for r in reversed(records)}.values())
-        if not unique:
+        if not records:
             return 0
-        codec = self._db.codec
-        rows = [record_values(codec, r, SPEND_COLUMNS) for r in unique]
-        async with self._db.transaction(write=True) as session:
-            inserted = await session.insert_spend(SPEND_COLUMNS, rows)
-            new = [r for r in unique if r.request_id in inserted]
-            daily = self._daily_rows(new)
-            if daily:
-                await session.executemany(self._upsert_daily, daily)
-        return len(new)
-
-    def _daily_rows(self, records: Iterable[SpendRecord]) -> list[list[object]]:
-        """One row per daily aggregate the records add to, in key order (a fixed lock order)."""
-        counts: dict[_DailyKey, list[int]] = defaultdict(lambda: [0, 0, 0])
-        costs: dict[_DailyKey, Decimal] = defaultdict(Decimal)
-        for r in records:
-            key = (
-                utc_day(r.started_at),
-                r.key_hash or "",
-                r.team_id or "",
-                r.user_id or "",
-                r.model_group or "",
-                r.deployment_id or "",
-            )
-            count = counts[key]
-            count[0] += 1
-            count[1] += r.prompt_tokens
-            count[2] += r.completion_tokens
-            costs[key] += r.cost_usd
-        codec = self._db.codec
-        return [
-            [
-                encode_value(codec, "day", key[0]),
-                *key[1:],
-                *count,
-                encode_value(codec, "cost_usd", costs[key]),
-            ]
-            for key, count in sorted(counts.items())
-        ]
+        if len({r.request_id for r in records}) != len(records):
+            first: dict[str, SpendRecord] = {}
+            for r in records:
+                first.setdefault(r.request_id, r)
+            records = list(first.values())
+        return await self._db.write_spend(records, self._write)
 
     async def logs(
         self,

@@ -4,7 +4,9 @@ The repositories (``_keys``, ``_teams``, ``_users``, ``_spend``) are written onc
 SQL with ``?`` placeholders; each backend supplies a ``Database`` whose sessions run that SQL
 (PostgreSQL rewrites the placeholders) and a ``Codec`` that turns Python values into column
 values and back (SQLite keeps money and times as text, PostgreSQL as NUMERIC and TIMESTAMPTZ).
-Column names equal the record field names, so a column's kind is known by its name.
+Column names equal the record field names, so a column's kind is known by its name. The one
+hot write, a batch of spend records, is the backend's own ``Database.write_spend`` (one hop to
+SQLite's thread, one statement on PostgreSQL), with what ``_spend.SpendWrite`` shares.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import base64
 import binascii
 import dataclasses
 import enum
-from datetime import UTC, date, datetime
+import operator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -24,10 +27,15 @@ from quotaflow.store.errors import InvalidQuery
 from quotaflow.store.records import Unset
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from quotaflow.clock import Clock
+    from quotaflow.store._spend import SpendWrite
+    from quotaflow.store.records import SpendRecord
+
+    Encoder = Callable[[Any], object]
+    """Encodes one (not ``None``) value of a column kind."""
 
 Row = dict[str, object]
 """One result row, by column name."""
@@ -75,6 +83,13 @@ class Codec(Protocol):
         """A Python value (not ``None``) as the driver should bind it."""
         ...
 
+    def encoder(self, kind: Kind) -> Encoder:
+        """The function ``encode`` applies for ``kind``: chosen once, applied per value.
+
+        Money encoders check the value (``money``) first.
+        """
+        ...
+
     def decode(self, kind: Kind, value: object) -> object:
         """A column value (not ``None``) as the record holds it."""
         ...
@@ -95,12 +110,6 @@ class Session(Protocol):
         """Run one statement once per argument tuple."""
         ...
 
-    async def insert_spend(
-        self, columns: Sequence[str], rows: Sequence[Sequence[object]]
-    ) -> set[str]:
-        """Insert spend log rows, skipping taken request ids; the ids actually inserted."""
-        ...
-
 
 class Database(Protocol):
     """A backend's connection(s): transactions and the codec."""
@@ -112,6 +121,12 @@ class Database(Protocol):
 
     def transaction(self, *, write: bool) -> AbstractAsyncContextManager[Session]:
         """One transaction; committed when the block ends normally, else rolled back."""
+        ...
+
+    async def write_spend(self, records: Sequence[SpendRecord], spend: SpendWrite) -> int:
+        """In one transaction: insert the records whose ``request_id`` is not stored yet and add
+        exactly those to ``spend_daily``; how many were inserted. ``records`` have distinct ids.
+        """
         ...
 
 
@@ -128,26 +143,31 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_fast(value: datetime) -> datetime:
+    """``to_utc(value)``, at once when ``value`` is already in UTC (the usual case)."""
+    return value if value.tzinfo is UTC else to_utc(value)
+
+
 def encode_value(codec: Codec, column: str, value: object) -> object:
     """``value`` for ``column``, encoded by the column's kind."""
     kind = COLUMN_KINDS.get(column)
     if value is None or kind is None:
         return value
-    if kind is Kind.MONEY:
-        value = _money(value)
-    return codec.encode(kind, value)
+    return codec.encoder(kind)(value)
 
 
-def _money(value: object) -> Decimal:
+def money(value: object) -> Decimal:
     """``value`` as a finite ``Decimal``; a float is refused (it is not exact)."""
+    if type(value) is Decimal and value.is_finite():
+        return value
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         msg = f"money must be a Decimal, not {type(value).__name__}"
         raise TypeError(msg)
-    money = Decimal(value)
-    if not money.is_finite():
+    exact = Decimal(value)
+    if not exact.is_finite():
         msg = "money must be finite"
         raise ValueError(msg)
-    return money
+    return exact
 
 
 def decode_row(codec: Codec, row: Row, columns: Sequence[str]) -> dict[str, object]:
@@ -169,6 +189,27 @@ def record_columns(record_type: type[object], *, skip: Sequence[str] = ()) -> tu
 def record_values(codec: Codec, record: object, columns: Sequence[str]) -> list[object]:
     """The encoded values of ``record``'s fields named by ``columns``."""
     return [encode_value(codec, c, getattr(record, c)) for c in columns]
+
+
+def row_encoder(codec: Codec, columns: Sequence[str]) -> Callable[[object], list[object]]:
+    """``record_values(codec, record, columns)`` as one function, its encoders chosen once."""
+    fields = operator.attrgetter(*columns)
+    single = len(columns) == 1  # then attrgetter returns the value, not a tuple
+    encoders = tuple(
+        (at, codec.encoder(kind))
+        for at, column in enumerate(columns)
+        if (kind := COLUMN_KINDS.get(column)) is not None
+    )
+
+    def encode(record: object) -> list[object]:
+        row = [fields(record)] if single else list(fields(record))
+        for at, encoder in encoders:
+            value = row[at]
+            if value is not None:
+                row[at] = encoder(value)
+        return row
+
+    return encode
 
 
 def changed_columns(changes: object) -> dict[str, object]:
@@ -217,11 +258,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         msg = "invalid cursor"
         raise InvalidQuery(msg)
     return at, row_id
-
-
-def utc_day(value: datetime) -> date:
-    """The UTC calendar day of ``value``."""
-    return to_utc(value).date()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

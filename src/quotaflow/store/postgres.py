@@ -1,11 +1,13 @@
 """The PostgreSQL store: an ``asyncpg`` pool; NUMERIC money, TIMESTAMPTZ times, JSONB metadata.
 
 The shared repositories write ``?`` placeholders; sessions here number them (``$1``, …).
-Spend batches go in with one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING
-RETURNING``. Migrations run in one transaction under an advisory lock, so replicas that start
-together apply them once. ``asyncpg`` errors are translated here: unique violations →
-``Conflict``; connection failures, timeouts, server shutdown, too many connections and
-serialization failures → ``StoreUnavailable``.
+A spend batch is one statement, atomic by itself: ``INSERT … SELECT FROM unnest(…) ON CONFLICT
+DO NOTHING RETURNING`` feeds the upsert of the daily aggregates (summed in SQL, exactly) in a
+data-modifying ``WITH``, so only the rows actually inserted are counted. Migrations run in one
+transaction under an advisory lock, so replicas that start together apply them once.
+``asyncpg`` errors are translated here: unique violations → ``Conflict``; connection failures,
+timeouts, server shutdown, too many connections and serialization failures →
+``StoreUnavailable``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ import orjson
 from quotaflow.clock import SystemClock
 from quotaflow.store._keys import SqlKeyRepository
 from quotaflow.store._migrations import migrations
-from quotaflow.store._spend import SqlSpendRepository
-from quotaflow.store._sql import Kind, Row, to_utc, utc_now
+from quotaflow.store._spend import (
+    DAILY_KEY,
+    DAILY_SUMS,
+    SPEND_COLUMNS,
+    SqlSpendRepository,
+    daily_updates,
+)
+from quotaflow.store._sql import Kind, Row, money, utc_fast, utc_now
 from quotaflow.store._teams import SqlTeamRepository
 from quotaflow.store._users import SqlUserRepository
 from quotaflow.store.errors import Conflict, StoreUnavailable
@@ -34,7 +42,10 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from quotaflow.clock import Clock
+    from quotaflow.store._spend import SpendWrite
+    from quotaflow.store._sql import Encoder
     from quotaflow.store.base import KeyRepository, SpendRepository, TeamRepository, UserRepository
+    from quotaflow.store.records import SpendRecord
 
 __all__ = ["PostgresStore"]
 
@@ -50,17 +61,22 @@ _UNAVAILABLE = (
     asyncpg.exceptions.TransactionRollbackError,
 )
 
-# Array types of the spend_logs columns, for the unnest() batch insert.
-_SPEND_ARRAY_TYPES: Mapping[str, str] = {
-    "prompt_tokens": "bigint[]",
-    "completion_tokens": "bigint[]",
-    "cached_tokens": "bigint[]",
-    "cost_usd": "numeric[]",
-    "latency_ms": "double precision[]",
-    "status": "integer[]",
-    "started_at": "timestamptz[]",
-    "ended_at": "timestamptz[]",
+# Types of the spend_logs columns (text if not listed), for json_to_recordset().
+_SPEND_TYPES: Mapping[str, str] = {
+    "prompt_tokens": "bigint",
+    "completion_tokens": "bigint",
+    "cached_tokens": "bigint",
+    "cost_usd": "numeric",
+    "latency_ms": "double precision",
+    "status": "integer",
+    "started_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "metadata": "jsonb",
 }
+
+
+def _same(value: object) -> object:
+    return value
 
 
 class _PostgresCodec:
@@ -68,21 +84,26 @@ class _PostgresCodec:
 
     money_sum = "sum"
 
+    _ENCODERS: Mapping[Kind, Encoder] = {
+        Kind.MONEY: money,
+        Kind.TIME: utc_fast,
+        Kind.DAY: _same,
+        Kind.STRINGS: list,
+        Kind.JSON: _same,
+        Kind.BOOL: bool,
+    }
+
     def money_add(self, left: str, right: str) -> str:
         """``left + right``."""
         return f"{left} + {right}"
 
+    def encoder(self, kind: Kind) -> Encoder:
+        """How ``encode`` turns a value of ``kind`` into what asyncpg binds."""
+        return self._ENCODERS[kind]
+
     def encode(self, kind: Kind, value: object) -> object:
         """A Python value as asyncpg binds it."""
-        if kind is Kind.MONEY:
-            return Decimal(value)  # type: ignore[arg-type]
-        if kind is Kind.TIME:
-            return to_utc(value)  # type: ignore[arg-type]
-        if kind is Kind.STRINGS:
-            return list(value)  # type: ignore[call-overload]
-        if kind is Kind.BOOL:
-            return bool(value)
-        return value
+        return self._ENCODERS[kind](value)
 
     def decode(self, kind: Kind, value: object) -> object:
         """A column value as the record holds it."""
@@ -93,6 +114,45 @@ class _PostgresCodec:
         if kind is Kind.MONEY:
             return Decimal(value)  # type: ignore[arg-type]
         return value
+
+
+def _write_spend_sql(codec: _PostgresCodec) -> str:
+    """The one statement of ``write_spend``: ``$1`` is the records as a JSON array of objects
+    (``_spend_json``); its one row is how many records were new."""
+    columns = ", ".join(SPEND_COLUMNS)
+    typed = ", ".join(f"{c} {_SPEND_TYPES.get(c, 'text')}" for c in SPEND_COLUMNS)
+    returned = ", ".join(c for c in (*DAILY_KEY, *DAILY_SUMS) if c in SPEND_COLUMNS)
+    key = ", ".join(DAILY_KEY)
+    ids = [f"coalesce({c}, '')" for c in DAILY_KEY[1:]]
+    sums = ["count(*)", "sum(prompt_tokens)", "sum(completion_tokens)", "sum(cost_usd)"]
+    order = ", ".join(str(i) for i in range(1, len(DAILY_KEY) + 1))
+    return (
+        f"WITH new AS (INSERT INTO spend_logs ({columns}) "  # noqa: S608
+        f"SELECT {columns} FROM json_to_recordset($1::json) AS u({typed}) "
+        f"ON CONFLICT (request_id) DO NOTHING RETURNING started_at, {returned}), "
+        f"daily AS (INSERT INTO spend_daily ({key}, {', '.join(DAILY_SUMS)}) "
+        f"SELECT (started_at AT TIME ZONE 'UTC')::date, {', '.join(ids)}, {', '.join(sums)} "
+        f"FROM new GROUP BY {order} ORDER BY {order} "  # a fixed lock order
+        f"ON CONFLICT ({key}) DO UPDATE SET {daily_updates(codec)}) "
+        "SELECT count(*) FROM new"
+    )
+
+
+def _spend_json(records: Sequence[SpendRecord]) -> str:
+    """The records as a JSON array of objects, after the checks the other encodings make: money
+    an exact finite number, times timezone-aware (orjson writes them with their offset)."""
+    for r in records:
+        money(r.cost_usd)
+        utc_fast(r.started_at)
+        utc_fast(r.ended_at)
+    return orjson.dumps(list(records), default=_decimal_text).decode()
+
+
+def _decimal_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    msg = f"{type(value).__name__} is not JSON serializable"
+    raise TypeError(msg)
 
 
 @contextlib.contextmanager
@@ -141,24 +201,6 @@ class _PostgresSession:
         if args:
             await self._conn.executemany(_numbered(sql), args)
 
-    async def insert_spend(
-        self, columns: Sequence[str], rows: Sequence[Sequence[object]]
-    ) -> set[str]:
-        """One ``INSERT … SELECT FROM unnest(…)``; the request ids actually inserted."""
-        arrays = [list(column) for column in zip(*rows, strict=True)]
-        at = columns.index("metadata")
-        arrays[at] = [_json_text(value) for value in arrays[at]]
-        unnest = ", ".join(
-            f"${i}::{_SPEND_ARRAY_TYPES.get(c, 'text[]')}" for i, c in enumerate(columns, 1)
-        )
-        selected = ", ".join("metadata::jsonb" if c == "metadata" else c for c in columns)
-        sql = (
-            f"INSERT INTO spend_logs ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT {selected} FROM unnest({unnest}) AS u({', '.join(columns)}) "
-            "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
-        )
-        return {record["request_id"] for record in await self._conn.fetch(sql, *arrays)}
-
 
 class _PostgresDatabase:
     """The pool and its transactions."""
@@ -167,6 +209,15 @@ class _PostgresDatabase:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self._write_spend = _write_spend_sql(self.codec)
+
+    async def write_spend(self, records: Sequence[SpendRecord], spend: SpendWrite) -> int:
+        """One statement (one round trip, no ``BEGIN``/``COMMIT``), the records as one JSON text."""
+        batch = _spend_json(records)
+        with _translated():
+            async with self.pool.acquire() as conn:
+                inserted = await conn.fetchval(self._write_spend, batch)
+        return int(inserted)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool) -> AsyncIterator[_PostgresSession]:

@@ -1,13 +1,15 @@
 """``SpendWriter``: spend records from the request path to the database, none lost.
 
 ``submit`` only appends to a bounded in-memory buffer (O(1), no I/O, never blocks); a
-background task writes batches with ``store.spend.write_batch``. When a write fails
-(``StoreError`` such as ``StoreUnavailable``, or the write timeout) the batch goes to the disk
-spool (fsync'd JSON lines) and the writer backs off; while it waits, whatever the buffer holds
-moves to the spool every ``flush_interval_s``. When a write succeeds again the spool is drained,
-oldest segment first, and each segment is deleted only after all its records are written.
-``start`` drains what a previous process left. A full buffer sends records to the spool
-directly; a full spool (``max_spool_bytes``) drops them, counted in ``dropped`` and logged
+background task writes batches with ``store.spend.write_batch``: full batches as soon as they
+are full, the rest every ``flush_interval_s`` (much of a write's cost is per batch: one
+transaction, one commit; so under load it does not chase the tail in small batches). When a
+write fails (``StoreError`` such as ``StoreUnavailable``, or the write timeout) the batch goes to
+the disk spool (fsync'd JSON lines) and the writer backs off; while it waits, whatever the buffer
+holds moves to the spool every ``flush_interval_s``. When a write succeeds again the spool is
+drained, oldest segment first, and each segment is deleted only after all its records are
+written. ``start`` drains what a previous process left. A full buffer sends records to the
+spool directly; a full spool (``max_spool_bytes``) drops them, counted in ``dropped`` and logged
 once per outage. Writing a batch twice is harmless: ``write_batch`` is idempotent on
 ``request_id``, daily aggregates included.
 
@@ -19,7 +21,6 @@ spooled by ``submit`` because the buffer is full are fsync'd by the next backgro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class SpendWriter:
         store: Store,
         spool_dir: Path,
         *,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         flush_interval_s: float = 1.0,
         max_buffer: int = 10_000,
         max_spool_bytes: int = 1 << 30,
@@ -138,33 +139,39 @@ class SpendWriter:
 
     async def _run(self) -> None:
         while True:
-            await self._sleep()
+            timed_out = await self._sleep()
             if self._closing:
                 return
             try:
-                await self._cycle()
+                await self._cycle(full_only=not timed_out)
             except Exception:
                 logger.exception("spend writer pass failed; its records stay in memory or spool")
 
-    async def _sleep(self) -> None:
+    async def _sleep(self) -> bool:
+        """Wait for a full batch or the interval (or the retry); whether the time ran out."""
         timeout_s = self._flush_interval_s
         if self._retry_at is not None:
             timeout_s = min(timeout_s, max(0.0, self._retry_at - self._clock.monotonic()))
-        with contextlib.suppress(TimeoutError):
+        timed_out = False
+        try:
             async with asyncio.timeout(timeout_s):
                 await self._wake.wait()
+        except TimeoutError:
+            timed_out = True
         self._wake.clear()
+        return timed_out
 
-    async def _cycle(self) -> None:
+    async def _cycle(self, *, full_only: bool = False) -> None:
         """One pass: in an outage, spool the buffer until it is time to retry; then drain the
-        spool (oldest records first) and write the buffer."""
+        spool (oldest records first) and write the buffer (``full_only``: its full batches; the
+        rest waits for the next full batch or the interval, at most ``flush_interval_s``)."""
         if self._retry_at is not None and self._clock.monotonic() < self._retry_at:
             self._spool_buffer()
             return
         if self._spool.has_data() and not await self._drain():
             self._spool_buffer()
             return
-        await self._flush_buffer()
+        await self._flush_buffer(full_only=full_only)
         self._spool.sync()
 
     async def _drain(self) -> bool:
@@ -180,9 +187,11 @@ class SpendWriter:
             self._spool.remove(segment)
         return True
 
-    async def _flush_buffer(self) -> None:
-        """Write the buffer in batches; a failed batch and the rest go to the spool."""
-        while self._buffer:
+    async def _flush_buffer(self, *, full_only: bool = False) -> None:
+        """Write the buffer in batches (``full_only``: only full ones); a failed batch and the
+        rest go to the spool."""
+        least = self._batch_size if full_only else 1
+        while len(self._buffer) >= least:
             batch = [
                 self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))
             ]
