@@ -104,8 +104,7 @@ async def test_a_killed_replica_leaks_no_in_flight_count(stack: Stack, tmp_path:
         async with running_fleet(settings, tmp_path, size=3) as fleet:
             calls = [asyncio.ensure_future(fleet.chat(2)) for _ in range(10)]
             survivors = [asyncio.ensure_future(fleet.chat(i % 2)) for i in range(4)]
-            await asyncio.sleep(0.5)
-            assert await _live_leases(redis, prefix) == 14
+            assert await _eventually_leases(redis, prefix, 14)
             os.kill(fleet.processes[2].pid, signal.SIGKILL)
             await fleet.processes[2].wait()
             await asyncio.gather(*calls, return_exceptions=True)
@@ -167,8 +166,7 @@ async def test_sigterm_finishes_calls_in_flight_and_gives_back_their_leases(
     try:
         async with running_fleet(settings, tmp_path, size=2) as fleet:
             calls = [asyncio.ensure_future(fleet.chat(1)) for _ in range(6)]
-            await asyncio.sleep(0.4)
-            assert await _live_leases(redis, prefix) == 6
+            assert await _eventually_leases(redis, prefix, 6)
             fleet.processes[1].send_signal(signal.SIGTERM)
 
             assert await asyncio.gather(*calls) == [200] * 6  # finished, not cut
@@ -186,3 +184,12 @@ async def _live_leases(redis: aioredis.Redis, prefix: str) -> int:
     now_ms = seconds * 1000 + micros // 1000
     keys = [key async for key in redis.scan_iter(match=f"{{{prefix}}}:lease:*")]
     return sum([await redis.zcount(key, now_ms, "+inf") for key in keys])
+
+
+async def _eventually_leases(redis: aioredis.Redis, prefix: str, wanted: int) -> bool:
+    """Whether the fleet counts ``wanted`` calls in flight within a few seconds."""
+    for _ in range(60):
+        if await _live_leases(redis, prefix) == wanted:
+            return True
+        await asyncio.sleep(0.05)
+    return False

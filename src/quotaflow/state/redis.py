@@ -340,6 +340,7 @@ class RedisState:
                 if self._degraded:
                     # Connections from before the outage may be dead: start afresh.
                     await self._redis.connection_pool.disconnect()
+                    await self._pipeline.reset()
                     await self._hand_over()
                     self._rejoining = True
                     try:
