@@ -26,4 +26,3 @@ async def test_a_loop_that_swallows_one_cancellation_still_stops():
 
     assert task.cancelled()
     assert swallowed == 1
-
