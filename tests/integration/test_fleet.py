@@ -72,9 +72,9 @@ async def test_least_busy_balances_the_fleets_calls_in_flight(stack: Stack, tmp_
     # Whenever (nearly) all 24 calls are in flight, the two regions hold nearly as many each.
     busy = [abs(a - b) for a, b in samples if a + b >= 22]
     assert len(busy) > 10
-    assert max(busy) <= 2
+    assert max(busy) <= 3  # measured: at most 2 apart (a loaded machine may add one)
     peaks = [region.app.stats.peak_in_flight for region in regions]
-    assert abs(peaks[0] - peaks[1]) <= 1
+    assert abs(peaks[0] - peaks[1]) <= 2
 
 
 async def test_a_cooldown_seen_through_one_replica_holds_for_the_others(

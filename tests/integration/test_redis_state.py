@@ -158,7 +158,7 @@ async def test_a_hanging_redis_costs_a_claim_at_most_the_timeout(fleet):
 
         assert claim is not None
         assert first < 0.2
-        assert second < 0.01  # degraded: no more waiting on Redis
+        assert second < 0.05  # degraded: no more waiting on Redis
         assert replica.status().degraded
 
 
