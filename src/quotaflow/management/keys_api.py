@@ -111,10 +111,7 @@ async def delete(services: Services, exchange: Exchange) -> None:
         with store_errors(f"key with alias '{alias}'"):
             hashes.append((await registry.store.keys.get_by_alias(alias)).token_hash)
     for token_hash in hashes:
-        with store_errors("key"):
-            await registry.store.keys.delete(token_hash)
-        registry.cache.drop_key(token_hash)
-        await registry.changed(Change("key", token_hash), budget=False)
+        await registry.delete_key(token_hash)
     await send(exchange, KeyDeleted(deleted_keys=hashes))
 
 

@@ -117,6 +117,13 @@ class Registry:
         with store_errors("users"):
             return [user async for user in pages(self.store.users.list, **filters)]
 
+    async def delete_key(self, token_hash: str) -> None:
+        """Delete the key from the store and the cache, and tell the other replicas."""
+        with store_errors("key"):
+            await self.store.keys.delete(token_hash)
+        self.cache.drop_key(token_hash)
+        await self.changed(Change("key", token_hash), budget=False)
+
     async def changed(self, change: Change, *, budget: bool) -> None:
         """Tell the other replicas; seed the budget's counter when it may have changed."""
         await self.sync.publish(change)

@@ -102,10 +102,7 @@ async def delete(services: Services, exchange: Exchange) -> None:
     deleted_keys = 0
     for team_id in body.team_ids:
         for key in await registry.all_keys(team_id=team_id):
-            with store_errors("key"):
-                await registry.store.keys.delete(key.token_hash)
-            registry.cache.drop_key(key.token_hash)
-            await registry.changed(Change("key", key.token_hash), budget=False)
+            await registry.delete_key(key.token_hash)
             deleted_keys += 1
         with store_errors(f"team '{team_id}'"):
             await registry.store.teams.delete(team_id)

@@ -108,10 +108,7 @@ async def delete(services: Services, exchange: Exchange) -> None:
     deleted_keys = 0
     for user_id in body.user_ids:
         for key in await registry.all_keys(user_id=user_id):
-            with store_errors("key"):
-                await registry.store.keys.delete(key.token_hash)
-            registry.cache.drop_key(key.token_hash)
-            await registry.changed(Change("key", key.token_hash), budget=False)
+            await registry.delete_key(key.token_hash)
             deleted_keys += 1
         teams = await registry.all_teams(user_id=user_id)
         with store_errors(f"user '{user_id}'"):
