@@ -23,18 +23,15 @@ import asyncpg.exceptions
 import orjson
 
 from quotaflow.clock import SystemClock
-from quotaflow.store._keys import SqlKeyRepository
 from quotaflow.store._migrations import migrations
+from quotaflow.store._repositories import SqlRepositories
 from quotaflow.store._spend import (
     DAILY_KEY,
     DAILY_SUMS,
     SPEND_COLUMNS,
-    SqlSpendRepository,
     daily_updates,
 )
 from quotaflow.store._sql import Kind, Row, money, utc_fast, utc_now
-from quotaflow.store._teams import SqlTeamRepository
-from quotaflow.store._users import SqlUserRepository
 from quotaflow.store.errors import Conflict, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -44,7 +41,6 @@ if TYPE_CHECKING:
     from quotaflow.clock import Clock
     from quotaflow.store._spend import SpendWrite
     from quotaflow.store._sql import Encoder
-    from quotaflow.store.base import KeyRepository, SpendRepository, TeamRepository, UserRepository
     from quotaflow.store.records import SpendRecord
 
 __all__ = ["PostgresStore"]
@@ -231,17 +227,14 @@ class _PostgresDatabase:
                     yield _PostgresSession(conn)
 
 
-class PostgresStore:
+class PostgresStore(SqlRepositories):
     """``Store`` on PostgreSQL; make one with ``await PostgresStore.open(url)``."""
 
     def __init__(self, database: _PostgresDatabase, clock: Clock, close_timeout_s: float) -> None:
         self._db = database
         self._clock = clock
         self._close_timeout_s = close_timeout_s
-        self._keys = SqlKeyRepository(database, clock)
-        self._teams = SqlTeamRepository(database, clock)
-        self._users = SqlUserRepository(database, clock)
-        self._spend = SqlSpendRepository(database)
+        super().__init__(database, clock)
 
     @classmethod
     async def open(
@@ -270,26 +263,6 @@ class PostgresStore:
                 command_timeout=timeout_s,
             )
         return cls(_PostgresDatabase(pool), clock or SystemClock(), timeout_s)
-
-    @property
-    def keys(self) -> KeyRepository:
-        """Virtual keys."""
-        return self._keys
-
-    @property
-    def teams(self) -> TeamRepository:
-        """Teams and memberships."""
-        return self._teams
-
-    @property
-    def users(self) -> UserRepository:
-        """Users."""
-        return self._users
-
-    @property
-    def spend(self) -> SpendRepository:
-        """Spend records and reports."""
-        return self._spend
 
     async def migrate(self) -> Sequence[str]:
         """Apply pending migrations in one transaction, under the advisory lock."""

@@ -25,12 +25,9 @@ from typing import TYPE_CHECKING, TypeVar
 import orjson
 
 from quotaflow.clock import SystemClock
-from quotaflow.store._keys import SqlKeyRepository
 from quotaflow.store._migrations import migrations
-from quotaflow.store._spend import SqlSpendRepository
+from quotaflow.store._repositories import SqlRepositories
 from quotaflow.store._sql import Kind, Row, money, placeholders, utc_fast, utc_now
-from quotaflow.store._teams import SqlTeamRepository
-from quotaflow.store._users import SqlUserRepository
 from quotaflow.store.errors import Conflict, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -39,7 +36,6 @@ if TYPE_CHECKING:
     from quotaflow.clock import Clock
     from quotaflow.store._spend import SpendWrite
     from quotaflow.store._sql import Encoder
-    from quotaflow.store.base import KeyRepository, SpendRepository, TeamRepository, UserRepository
     from quotaflow.store.records import SpendRecord
 
 __all__ = ["SqliteStore"]
@@ -355,16 +351,13 @@ def _migrate(applied_at: str, conn: sqlite3.Connection) -> list[str]:
     return done
 
 
-class SqliteStore:
+class SqliteStore(SqlRepositories):
     """``Store`` on a SQLite file; make one with ``await SqliteStore.open(path)``."""
 
     def __init__(self, database: _SqliteDatabase, clock: Clock) -> None:
         self._db = database
         self._clock = clock
-        self._keys = SqlKeyRepository(database, clock)
-        self._teams = SqlTeamRepository(database, clock)
-        self._users = SqlUserRepository(database, clock)
-        self._spend = SqlSpendRepository(database)
+        super().__init__(database, clock)
 
     @classmethod
     async def open(
@@ -376,26 +369,6 @@ class SqliteStore:
         before it fails with ``StoreUnavailable``.
         """
         return cls(await _SqliteDatabase.open(path, busy_timeout_s), clock or SystemClock())
-
-    @property
-    def keys(self) -> KeyRepository:
-        """Virtual keys."""
-        return self._keys
-
-    @property
-    def teams(self) -> TeamRepository:
-        """Teams and memberships."""
-        return self._teams
-
-    @property
-    def users(self) -> UserRepository:
-        """Users."""
-        return self._users
-
-    @property
-    def spend(self) -> SpendRepository:
-        """Spend records and reports."""
-        return self._spend
 
     async def migrate(self) -> Sequence[str]:
         """Apply pending migrations; returns the versions applied now."""
